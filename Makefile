@@ -1,0 +1,49 @@
+SHELL := /usr/bin/env bash
+GO ?= go
+CONTROLLER_GEN := $(GO) tool controller-gen
+
+.PHONY: all build generate verify-generate fmt vet test test-unit test-integration demo bench cluster-build cluster-up cluster-down clean
+
+all: build
+
+build:
+	$(GO) build -o bin/pennant ./cmd/pennant
+
+## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers
+generate:
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=pennant paths=./internal/... output:rbac:artifacts:config=config/rbac
+
+## verify-generate: fail when the generated files are stale
+verify-generate: generate
+	@git diff --exit-code -- api config/crd config/rbac || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+cluster-build:
+	hack/local-cluster.sh build
+
+cluster-up:
+	hack/local-cluster.sh up
+
+cluster-down:
+	hack/local-cluster.sh down
+
+## test: everything CI runs: generated files, vet, unit tests and the controller tests on a real control plane
+test: verify-generate vet
+	hack/test.sh
+
+## demo: a blue/green release of podinfo on a local control plane, start to finish
+demo:
+	hack/demo.sh
+
+bench:
+	hack/bench.sh
+
+clean:
+	rm -rf bin

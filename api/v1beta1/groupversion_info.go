@@ -1,0 +1,21 @@
+// Package v1beta1 holds the flagger.app/v1beta1 API: Canary, MetricTemplate and AlertProvider.
+// It is wire-compatible with Flagger's API so that existing manifests apply unchanged.
+// +kubebuilder:object:generate=true
+// +groupName=flagger.app
+package v1beta1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+var (
+	// GroupVersion is the API group and version of Pennant's (and Flagger's) resources.
+	GroupVersion = schema.GroupVersion{Group: "flagger.app", Version: "v1beta1"}
+
+	// SchemeBuilder registers the types of this package with a runtime scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the types of this package to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)

@@ -1,0 +1,6 @@
+package v1beta1
+
+func init() {
+	SchemeBuilder.Register(&Canary{}, &CanaryList{}, &MetricTemplate{}, &MetricTemplateList{},
+		&AlertProvider{}, &AlertProviderList{})
+}

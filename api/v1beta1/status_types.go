@@ -1,0 +1,65 @@
+package v1beta1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// CanaryPhase is where a canary is in its release.
+// +kubebuilder:validation:Enum="";Initializing;Initialized;Waiting;Progressing;WaitingPromotion;Promoting;Finalising;Succeeded;Failed;Terminating;Terminated
+type CanaryPhase string
+
+const (
+	CanaryPhaseInitializing     CanaryPhase = "Initializing"
+	CanaryPhaseInitialized      CanaryPhase = "Initialized"
+	CanaryPhaseWaiting          CanaryPhase = "Waiting"
+	CanaryPhaseProgressing      CanaryPhase = "Progressing"
+	CanaryPhaseWaitingPromotion CanaryPhase = "WaitingPromotion"
+	CanaryPhasePromoting        CanaryPhase = "Promoting"
+	CanaryPhaseFinalising       CanaryPhase = "Finalising"
+	CanaryPhaseSucceeded        CanaryPhase = "Succeeded"
+	CanaryPhaseFailed           CanaryPhase = "Failed"
+	CanaryPhaseTerminating      CanaryPhase = "Terminating"
+	CanaryPhaseTerminated       CanaryPhase = "Terminated"
+)
+
+// Condition types. Promoted is Flagger's; Ready, Reconciling and Stalled follow the kstatus conventions.
+const (
+	PromotedCondition    = "Promoted"
+	ReadyCondition       = "Ready"
+	ReconcilingCondition = "Reconciling"
+	StalledCondition     = "Stalled"
+)
+
+// CanaryStatus is the observed state of a canary.
+type CanaryStatus struct {
+	// +optional
+	Phase CanaryPhase `json:"phase,omitempty"`
+	// +optional
+	FailedChecks int `json:"failedChecks"`
+	// +optional
+	CanaryWeight int `json:"canaryWeight"`
+	// +optional
+	Iterations int `json:"iterations"`
+	// +optional
+	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
+	// +optional
+	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
+	// +optional
+	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
+	// TrackedConfigs maps configmap/<name> and secret/<name> to a checksum of their data.
+	// +optional
+	TrackedConfigs *map[string]string `json:"trackedConfigs,omitempty"`
+	// LastAppliedSpec is the revision of the target last seen.
+	// +optional
+	LastAppliedSpec string `json:"lastAppliedSpec,omitempty"`
+	// LastPromotedSpec is the revision of the target that runs on the primary.
+	// +optional
+	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// ObservedGeneration is the generation of the spec last acted upon.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
