@@ -19,6 +19,10 @@ type Readiness struct {
 	// Message explains a not-ready state in Flagger's words, e.g.
 	// "Waiting for podinfo.test rollout to finish: 0 of 1 updated replicas are available".
 	Message string
+	// PromotedRevision is set by PrimaryReady: the target revision the primary was last created or
+	// promoted from, as recorded by Pennant on the primary object. It lets the controller tell whether
+	// the cache has seen its promotion yet. Empty when unknown (e.g. a primary created by Flagger).
+	PromotedRevision string
 }
 
 // Controller is what the reconciler needs from a target kind (Deployment, DaemonSet, Service).

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// options are Flagger's flags (same names and defaults) plus Pennant's own.
+type options struct {
+	kubeconfig, master          string
+	kubeconfigQPS               int
+	kubeconfigBurst             int
+	kubeconfigServiceMesh       string
+	metricsServer               string
+	controlLoopInterval         time.Duration
+	logLevel, zapEncoding       string
+	zapReplaceGlobals           bool
+	port                        int
+	slackURL, slackToken        string
+	slackProxyURL, slackChannel string
+	slackUser                   string
+	msteamsURL, msteamsProxyURL string
+	eventWebhook                string
+	includeLabelPrefix          string
+	threadiness                 int
+	namespace                   string
+	meshProvider                string
+	selectorLabels              string
+	ingressAnnotationsPrefix    string
+	ingressClass                string
+	enableLeaderElection        bool
+	leaderElectionNamespace     string
+	enableConfigTracking        bool
+	showVersion                 bool
+	clusterName                 string
+	noCrossNamespaceRefs        bool
+	minAnalysisInterval         time.Duration
+	healthProbeBindAddress      string
+}
+
+// parseFlags reads Flagger-style single-dash flags (Go's flag package accepts -flag and --flag).
+func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
+	var o options
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "Path to a kubeconfig. Only required if out-of-cluster.")
+	fs.StringVar(&o.master, "master", "", "The address of the Kubernetes API server. Overrides any value in kubeconfig.")
+	fs.IntVar(&o.kubeconfigQPS, "kubeconfig-qps", 100, "Set QPS for kubeconfig.")
+	fs.IntVar(&o.kubeconfigBurst, "kubeconfig-burst", 250, "Set Burst for kubeconfig.")
+	fs.StringVar(&o.kubeconfigServiceMesh, "kubeconfig-service-mesh", "", "Path to a kubeconfig for the service mesh control plane.")
+	fs.StringVar(&o.metricsServer, "metrics-server", "http://prometheus:9090", "Prometheus URL.")
+	fs.DurationVar(&o.controlLoopInterval, "control-loop-interval", 10*time.Second, "Kept for compatibility: Pennant reacts to watch events instead of polling.")
+	fs.StringVar(&o.logLevel, "log-level", "debug", "Log level can be: debug, info, warning, error.")
+	fs.StringVar(&o.zapEncoding, "zap-encoding", "json", "Zap logger encoding: json or console.")
+	fs.BoolVar(&o.zapReplaceGlobals, "zap-replace-globals", false, "Whether to change the logging level of the global zap logger.")
+	fs.IntVar(&o.port, "port", 8080, "Port to listen on for /metrics and /healthz.")
+	fs.StringVar(&o.slackURL, "slack-url", env("SLACK_URL"), "Slack hook URL.")
+	fs.StringVar(&o.slackToken, "slack-token", env("SLACK_TOKEN"), "Slack bot token.")
+	fs.StringVar(&o.slackProxyURL, "slack-proxy-url", env("SLACK_PROXY_URL"), "Slack proxy URL.")
+	fs.StringVar(&o.slackChannel, "slack-channel", "", "Slack channel.")
+	fs.StringVar(&o.slackUser, "slack-user", "flagger", "Slack user name.")
+	fs.StringVar(&o.msteamsURL, "msteams-url", env("MSTEAMS_URL"), "MS Teams incoming webhook URL.")
+	fs.StringVar(&o.msteamsProxyURL, "msteams-proxy-url", env("MSTEAMS_PROXY_URL"), "MS Teams proxy URL.")
+	fs.StringVar(&o.eventWebhook, "event-webhook", env("EVENT_WEBHOOK_URL"), "Webhook for publishing flagger events.")
+	fs.StringVar(&o.includeLabelPrefix, "include-label-prefix", "", "List of prefixes of labels that are copied when creating primary deployments or daemonsets. Use * to include all.")
+	fs.IntVar(&o.threadiness, "threadiness", 2, "Worker concurrency.")
+	fs.StringVar(&o.namespace, "namespace", "", "Namespace that flagger would watch canary object.")
+	fs.StringVar(&o.meshProvider, "mesh-provider", "istio", "Service mesh provider.")
+	fs.StringVar(&o.selectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "List of pod labels that Flagger uses to create pod selectors.")
+	fs.StringVar(&o.ingressAnnotationsPrefix, "ingress-annotations-prefix", "nginx.ingress.kubernetes.io", "Annotations prefix for NGINX ingresses.")
+	fs.StringVar(&o.ingressClass, "ingress-class", "", "Ingress class used for annotating HTTPProxy objects.")
+	fs.BoolVar(&o.enableLeaderElection, "enable-leader-election", false, "Enable leader election.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "kube-system", "Namespace used to create the leader election config map.")
+	fs.BoolVar(&o.enableConfigTracking, "enable-config-tracking", true, "Enable secrets and configmaps tracking.")
+	fs.BoolVar(&o.showVersion, "version", false, "Print version")
+	fs.StringVar(&o.clusterName, "cluster-name", "", "Cluster name to be included in alert msgs.")
+	fs.BoolVar(&o.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "When set to true, Flagger can only refer to resources in the same namespace.")
+	fs.DurationVar(&o.minAnalysisInterval, "min-analysis-interval", 10*time.Second, "Pennant: the shortest analysis interval honoured; lower it only for tests.")
+	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", "", "Pennant: address of /healthz and /readyz when not served on -port.")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.namespace != "" && o.leaderElectionNamespace == "kube-system" {
+		o.leaderElectionNamespace = o.namespace
+	}
+	return o, nil
+}
+
+func env(name string) string { return os.Getenv(name) }
+
+// list splits a comma-separated flag value, dropping blanks.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

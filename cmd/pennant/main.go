@@ -1,0 +1,27 @@
+// Command pennant is the progressive delivery controller. It takes Flagger's command-line flags so
+// that it can replace Flagger's controller without changing its Deployment.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+func main() {
+	opts, err := parseFlags(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if opts.showVersion {
+		fmt.Println(version)
+		return
+	}
+	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

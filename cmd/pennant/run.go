@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/controller"
+	"github.com/pennant/pennant/internal/workload"
+)
+
+// fieldOwner is the field manager of every object Pennant writes.
+const fieldOwner = "flagger"
+
+func run(ctx context.Context, o options) error {
+	log := zap.New(zap.UseDevMode(false), zap.Level(level(o.logLevel)), encoder(o.zapEncoding))
+	ctrl.SetLogger(log)
+
+	restConfig, err := clientcmd.BuildConfigFromFlags(o.master, o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("building kubeconfig: %w", err)
+	}
+	restConfig.QPS, restConfig.Burst = float32(o.kubeconfigQPS), o.kubeconfigBurst
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := flaggerv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgrOpts := ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: ":" + strconv.Itoa(o.port), ExtraHandlers: map[string]http.Handler{"/healthz": healthHandler()}},
+		HealthProbeBindAddress:  o.healthProbeBindAddress,
+		LeaderElection:          o.enableLeaderElection,
+		LeaderElectionID:        "flagger-leader-election",
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+	}
+	if o.namespace != "" {
+		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
+	}
+	mgr, err := ctrl.NewManager(restConfig, mgrOpts)
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	r := newReconciler(mgr, o)
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the canary controller: %w", err)
+	}
+	log.Info("Starting Pennant", "version", version, "meshProvider", o.meshProvider)
+	return mgr.Start(ctx)
+}
+
+// newReconciler wires the canary controller from the flags.
+func newReconciler(mgr ctrl.Manager, o options) *controller.CanaryReconciler {
+	return controller.NewCanaryReconciler(mgr, controller.Config{
+		Options: controller.Options{
+			MeshProvider:            o.meshProvider,
+			MinInterval:             o.minAnalysisInterval,
+			MaxConcurrentReconciles: o.threadiness,
+		},
+		Workload: workload.Options{
+			SelectorLabels:       list(o.selectorLabels),
+			IncludeLabelPrefix:   list(o.includeLabelPrefix),
+			EnableConfigTracking: o.enableConfigTracking,
+			FieldOwner:           fieldOwner,
+		},
+	})
+}
+
+func healthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
+}
+
+func level(l string) zapcore.Level {
+	switch l {
+	case "info":
+		return zapcore.InfoLevel
+	case "warning", "warn":
+		return zapcore.WarnLevel
+	case "error":
+		return zapcore.ErrorLevel
+	default:
+		return zapcore.DebugLevel
+	}
+}
+
+func encoder(name string) zap.Opts {
+	if name == "console" {
+		return zap.ConsoleEncoder()
+	}
+	return zap.JSONEncoder()
+}

@@ -1,0 +1,92 @@
+package canary
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+)
+
+// SetConditions derives the Promoted condition (exactly as Flagger words it) and the kstatus
+// conditions Ready, Reconciling and Stalled from the phase. stalled, when set, is why the canary
+// cannot progress without a change.
+func SetConditions(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled string, now time.Time) {
+	st.ObservedGeneration = cd.Generation
+	if st.Phase == "" {
+		setStalled(st, cd, stalled, now)
+		return
+	}
+	status, message := promoted(st.Phase, cd.Spec.TargetRef.Kind)
+	set(st, cd, now, flaggerv1.PromotedCondition, status, string(st.Phase), message)
+
+	switch st.Phase {
+	case flaggerv1.CanaryPhaseInitialized, flaggerv1.CanaryPhaseSucceeded:
+		set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionTrue, string(st.Phase), message)
+		meta.RemoveStatusCondition(&st.Conditions, flaggerv1.ReconcilingCondition)
+	case flaggerv1.CanaryPhaseFailed:
+		set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionFalse, string(st.Phase), message)
+		meta.RemoveStatusCondition(&st.Conditions, flaggerv1.ReconcilingCondition)
+		if stalled == "" {
+			stalled = message
+		}
+	default:
+		set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionUnknown, string(st.Phase), message)
+		set(st, cd, now, flaggerv1.ReconcilingCondition, metav1.ConditionTrue, string(st.Phase), message)
+	}
+	setStalled(st, cd, stalled, now)
+}
+
+func setStalled(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled string, now time.Time) {
+	if stalled == "" {
+		meta.RemoveStatusCondition(&st.Conditions, flaggerv1.StalledCondition)
+		return
+	}
+	reason := "ProgressDeadlineExceeded"
+	if st.Phase == flaggerv1.CanaryPhaseFailed {
+		reason = string(flaggerv1.CanaryPhaseFailed)
+	}
+	set(st, cd, now, flaggerv1.StalledCondition, metav1.ConditionTrue, reason, stalled)
+}
+
+// SetInvalid marks a canary whose spec or target cannot work: Stalled and not Ready, with reason.
+func SetInvalid(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, reason, message string, now time.Time) {
+	st.ObservedGeneration = cd.Generation
+	set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionFalse, reason, message)
+	set(st, cd, now, flaggerv1.StalledCondition, metav1.ConditionTrue, reason, message)
+	meta.RemoveStatusCondition(&st.Conditions, flaggerv1.ReconcilingCondition)
+}
+
+func set(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, now time.Time, typ string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: cd.Generation,
+		LastTransitionTime: metav1.NewTime(now),
+	})
+}
+
+func promoted(p flaggerv1.CanaryPhase, kind string) (metav1.ConditionStatus, string) {
+	switch p {
+	case flaggerv1.CanaryPhaseInitialized:
+		return metav1.ConditionTrue, fmt.Sprintf("%s initialization completed.", kind)
+	case flaggerv1.CanaryPhaseWaiting, flaggerv1.CanaryPhaseWaitingPromotion:
+		return metav1.ConditionUnknown, "Waiting for approval."
+	case flaggerv1.CanaryPhaseProgressing:
+		return metav1.ConditionUnknown, "New revision detected, progressing canary analysis."
+	case flaggerv1.CanaryPhasePromoting:
+		return metav1.ConditionUnknown, "Canary analysis completed, starting primary rolling update."
+	case flaggerv1.CanaryPhaseFinalising:
+		return metav1.ConditionUnknown, "Canary analysis completed, routing all traffic to primary."
+	case flaggerv1.CanaryPhaseSucceeded:
+		return metav1.ConditionTrue, "Canary analysis completed successfully, promotion finished."
+	case flaggerv1.CanaryPhaseFailed:
+		return metav1.ConditionFalse, fmt.Sprintf("Canary analysis failed, %s scaled to zero.", kind)
+	default:
+		return metav1.ConditionUnknown, fmt.Sprintf("New %s detected, starting initialization.", kind)
+	}
+}

@@ -1,0 +1,524 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+)
+
+// continueSoon asks for another pass right away after a transition that needs no waiting.
+const continueSoon = 100 * time.Millisecond
+
+// Next decides what happens to a canary now. It is deterministic given its input and the
+// answers of checks, and it does not mutate in.Canary.
+func Next(ctx context.Context, in Input, checks Checks) Decision {
+	m := &machine{ctx: ctx, in: in, checks: checks, cd: in.Canary, obs: in.Observed}
+	m.d.Status = *in.Canary.Status.DeepCopy()
+	m.decide()
+	m.finish()
+	return m.d
+}
+
+type machine struct {
+	ctx    context.Context
+	in     Input
+	checks Checks
+	cd     *flaggerv1.Canary
+	obs    Observation
+	d      Decision
+}
+
+func (m *machine) decide() {
+	if m.cd.Spec.Suspend {
+		return
+	}
+	switch m.d.Status.Phase {
+	case "", flaggerv1.CanaryPhaseInitializing:
+		m.initialize()
+	case flaggerv1.CanaryPhaseInitialized, flaggerv1.CanaryPhaseSucceeded, flaggerv1.CanaryPhaseFailed:
+		m.idle()
+	case flaggerv1.CanaryPhaseWaiting:
+		if m.tickDue() {
+			m.d.Ticked = true
+			m.startRollout()
+		}
+	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
+		m.progress()
+	case flaggerv1.CanaryPhasePromoting:
+		m.promoting()
+	case flaggerv1.CanaryPhaseFinalising:
+		m.finalise()
+	}
+}
+
+// initialize waits for the primary, then scales the target to zero and records the first revision.
+func (m *machine) initialize() {
+	if m.d.Status.Phase == "" {
+		m.setPhase(flaggerv1.CanaryPhaseInitializing)
+	}
+	if !m.obs.Primary.Ready {
+		if m.deadlineExceeded() || m.obs.Primary.Failed {
+			m.d.Stalled = fmt.Sprintf("primary not ready after %ds: %s", m.cd.GetProgressDeadlineSeconds(), m.obs.Primary.Message)
+		}
+		m.waitFor(m.obs.Primary)
+		return
+	}
+	m.act(Action{Kind: ScaleDown})
+	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	m.setPhase(flaggerv1.CanaryPhaseInitialized)
+	m.d.Status.LastAppliedSpec = m.obs.Revision
+	m.d.Status.LastPromotedSpec = m.obs.Revision
+	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
+	m.event("Initialization done! %s", m.cd.Key())
+	m.alert(flaggerv1.SeverityInfo, fmt.Sprintf("New %s detected, initialization completed.", m.cd.Spec.TargetRef.Kind))
+}
+
+// idle starts a rollout when the target or its configs changed since the last release.
+func (m *machine) idle() {
+	if m.d.Status.Phase == flaggerv1.CanaryPhaseFailed && m.obs.Revision == m.d.Status.LastPromotedSpec {
+		// The target was reverted to what the primary runs: remember it, so that re-applying the
+		// failed revision later starts a new rollout.
+		m.d.Status.LastAppliedSpec = m.obs.Revision
+	}
+	if !m.newRevision() {
+		return
+	}
+	m.startRollout()
+}
+
+func (m *machine) newRevision() bool {
+	return m.targetChanged() || m.configsChanged()
+}
+
+func (m *machine) targetChanged() bool {
+	st := m.d.Status
+	if st.LastAppliedSpec == "" {
+		return true
+	}
+	return m.obs.Revision != st.LastPromotedSpec && m.obs.Revision != st.LastAppliedSpec
+}
+
+func (m *machine) configsChanged() bool {
+	var tracked map[string]string
+	if m.d.Status.TrackedConfigs != nil {
+		tracked = *m.d.Status.TrackedConfigs
+	}
+	return !maps.Equal(tracked, m.obs.Configs)
+}
+
+// startRollout passes the confirm-rollout gate, then scales the canary up.
+func (m *machine) startRollout() {
+	if !m.gate(flaggerv1.ConfirmRolloutHook, "Halt %s advancement waiting for approval %s", "Confirm-rollout check %s passed") {
+		if m.d.Status.Phase != flaggerv1.CanaryPhaseWaiting {
+			m.setPhase(flaggerv1.CanaryPhaseWaiting)
+			m.alertUnlessMuted(flaggerv1.ConfirmRolloutHook, flaggerv1.SeverityWarn, "Canary is waiting for approval.")
+		}
+		m.d.RequeueAfter = m.interval()
+		return
+	}
+	m.act(Action{Kind: ScaleUp})
+	m.setPhase(flaggerv1.CanaryPhaseProgressing)
+	m.resetAnalysis()
+	m.event("New revision detected! Scaling up %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	m.alert(flaggerv1.SeverityInfo, "New revision detected, progressing canary analysis.")
+	m.d.RequeueAfter = m.interval()
+}
+
+func (m *machine) resetAnalysis() {
+	m.d.Status.CanaryWeight = 0
+	m.d.Status.Iterations = 0
+	m.d.Status.FailedChecks = 0
+	m.d.Status.LastAppliedSpec = m.obs.Revision
+	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
+	m.obs.LastTick = time.Time{}
+}
+
+// progress runs one analysis step of a canary in Progressing or WaitingPromotion.
+func (m *machine) progress() {
+	if m.newRevision() {
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+		m.setPhase(flaggerv1.CanaryPhaseProgressing)
+		m.resetAnalysis()
+		m.event("New revision detected! Restarting analysis for %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+		m.d.RequeueAfter = continueSoon
+		return
+	}
+	if !m.obs.Canary.Ready {
+		if m.obs.Canary.Failed || m.deadlineExceeded() {
+			m.warn("Rolling back %s progress deadline exceeded %s", m.cd.Key(), m.obs.Canary.Message)
+			m.alert(flaggerv1.SeverityError, "Progress deadline exceeded "+m.obs.Canary.Message)
+			m.rollback()
+			return
+		}
+		m.waitFor(m.obs.Canary)
+		return
+	}
+	if m.cd.SkipAnalysis() {
+		m.skipAnalysis()
+		return
+	}
+	if m.rollbackRequested() {
+		m.warn("Rolling back %s manual webhook invoked", m.cd.Key())
+		m.alert(flaggerv1.SeverityWarn, "Rolling back manual webhook invoked")
+		m.rollback()
+		return
+	}
+	if m.thresholdReached() {
+		return
+	}
+	if !m.tickDue() {
+		m.d.RequeueAfter = m.untilTick()
+		return
+	}
+	m.d.Ticked = true
+	m.d.RequeueAfter = m.interval()
+	if !m.checksPassed() {
+		m.d.Status.FailedChecks++
+		m.thresholdReached()
+		return
+	}
+	m.advance()
+}
+
+func (m *machine) thresholdReached() bool {
+	if m.d.Status.FailedChecks < m.cd.GetAnalysisThreshold() {
+		return false
+	}
+	m.warn("Rolling back %s failed checks threshold reached %d", m.cd.Key(), m.d.Status.FailedChecks)
+	m.alert(flaggerv1.SeverityError, fmt.Sprintf("Failed checks threshold reached %d", m.d.Status.FailedChecks))
+	m.rollback()
+	return true
+}
+
+// checksPassed runs the pre-rollout hooks on the first step, else the rollout hooks and metrics.
+func (m *machine) checksPassed() bool {
+	a := m.cd.GetAnalysis()
+	st := m.d.Status
+	if st.CanaryWeight == 0 && st.Iterations == 0 && !(a.Mirror && m.obs.Routes.Mirrored) {
+		m.event("Starting canary analysis for %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+		return m.hooksPassed(flaggerv1.PreRolloutHook, "Halt %s advancement pre-rollout check %s failed %v", "Pre-rollout check %s passed")
+	}
+	if !m.hooksPassed(flaggerv1.RolloutHook, "Halt %s advancement external check %s failed %v", "") {
+		return false
+	}
+	if err := m.checks.Analyze(m.ctx, m.cd); err != nil {
+		m.warn("%s", err.Error())
+		return false
+	}
+	return true
+}
+
+func (m *machine) advance() {
+	a := m.cd.GetAnalysis()
+	provider := m.in.Settings.Provider
+	switch Strategy(a, provider) {
+	case StrategyABTesting:
+		m.abTesting(a)
+	case StrategyBlueGreen:
+		m.blueGreen(a, provider)
+	default:
+		m.weighted(a)
+	}
+}
+
+func (m *machine) weighted(a *flaggerv1.CanaryAnalysis) {
+	current := m.d.Status.CanaryWeight
+	if current < maxWeight(a) {
+		step := nextStepWeight(a, current)
+		mirrorStep := a.Mirror && current == 0
+		if !mirrorStep && !m.gate(flaggerv1.ConfirmTrafficIncreaseHook, "Halt %s advancement waiting for traffic increase approval %s", "") {
+			m.alertUnlessMuted(flaggerv1.ConfirmTrafficIncreaseHook, flaggerv1.SeverityWarn, "Canary traffic increase is waiting for approval.")
+			return
+		}
+		routes := Routes{Canary: min(totalWeight, current+step)}
+		if mirrorStep && !m.obs.Routes.Mirrored {
+			routes = Routes{Canary: 0, Mirrored: true}
+		}
+		routes.Primary = totalWeight - routes.Canary
+		m.act(Action{Kind: SetRoutes, Routes: routes})
+		m.d.Status.CanaryWeight = routes.Canary
+		m.event("Advance %s canary weight %d", m.cd.Key(), routes.Canary)
+		return
+	}
+	m.promoteWhenConfirmed()
+}
+
+func (m *machine) abTesting(a *flaggerv1.CanaryAnalysis) {
+	if a.Iterations > m.d.Status.Iterations {
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Canary: totalWeight}})
+		m.advanceIteration(a.Iterations)
+		return
+	}
+	m.promoteWhenConfirmed()
+}
+
+func (m *machine) blueGreen(a *flaggerv1.CanaryAnalysis, provider string) {
+	n := iterations(a, provider)
+	if provider == ProviderKubernetes && a.Iterations < 1 && m.d.Status.Iterations == 0 {
+		m.warn("Kubernetes provider supports blue/green only: running %d iterations for %s", n, m.cd.Key())
+	}
+	if n > m.d.Status.Iterations {
+		if provider != ProviderKubernetes && a.Mirror && !m.obs.Routes.Mirrored {
+			m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight, Mirrored: true}})
+		}
+		m.advanceIteration(n)
+		return
+	}
+	if !m.confirmPromotion() {
+		return
+	}
+	// The kubernetes provider has no traffic split: its switch to the new revision is the promotion.
+	if provider != ProviderKubernetes && n == m.d.Status.Iterations {
+		if a.Mirror {
+			m.event("Stop traffic mirroring and route all traffic to canary")
+		} else {
+			m.event("Routing all traffic to canary")
+		}
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Canary: totalWeight}})
+		m.advanceIteration(n)
+		return
+	}
+	m.promote()
+}
+
+func (m *machine) advanceIteration(of int) {
+	m.d.Status.Iterations++
+	m.event("Advance %s canary iteration %d/%d", m.cd.Key(), m.d.Status.Iterations, of)
+}
+
+func (m *machine) promoteWhenConfirmed() {
+	if m.confirmPromotion() {
+		m.promote()
+	}
+}
+
+func (m *machine) confirmPromotion() bool {
+	if m.gate(flaggerv1.ConfirmPromotionHook, "Halt %s advancement waiting for promotion approval %s", "Confirm-promotion check %s passed") {
+		return true
+	}
+	if m.d.Status.Phase != flaggerv1.CanaryPhaseWaitingPromotion {
+		m.setPhase(flaggerv1.CanaryPhaseWaitingPromotion)
+		m.alertUnlessMuted(flaggerv1.ConfirmPromotionHook, flaggerv1.SeverityWarn, "Canary promotion is waiting for approval.")
+	}
+	return false
+}
+
+func (m *machine) promote() {
+	m.event("Copying %s.%s template spec to %s-primary.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace, m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	m.act(Action{Kind: Promote})
+	m.setPhase(flaggerv1.CanaryPhasePromoting)
+	m.d.RequeueAfter = continueSoon
+}
+
+// promoting waits for the primary to run the new revision, then shifts traffic back to it.
+func (m *machine) promoting() {
+	if !m.obs.PrimaryPromoted || !m.obs.Primary.Ready {
+		if m.obs.Primary.Failed || m.deadlineExceeded() {
+			m.failedPromotion()
+			return
+		}
+		m.waitFor(m.obs.Primary)
+		return
+	}
+	a := m.cd.GetAnalysis()
+	current := m.d.Status.CanaryWeight
+	if a != nil && a.StepWeightPromotion > 0 && m.in.Settings.Provider != ProviderKubernetes && current > 0 {
+		if !m.tickDue() {
+			m.d.RequeueAfter = m.untilTick()
+			return
+		}
+		m.d.Ticked = true
+		primary := min(totalWeight, totalWeight-current+a.StepWeightPromotion)
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: primary, Canary: totalWeight - primary}})
+		m.d.Status.CanaryWeight = totalWeight - primary
+		m.event("Advance %s primary weight %d", m.cd.Key(), primary)
+		if primary < totalWeight {
+			m.d.RequeueAfter = m.interval()
+			return
+		}
+	} else {
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	}
+	m.setPhase(flaggerv1.CanaryPhaseFinalising)
+	m.d.RequeueAfter = continueSoon
+}
+
+// failedPromotion keeps users on the canary, which runs the new revision and is ready, when the
+// primary cannot roll out.
+func (m *machine) failedPromotion() {
+	m.warn("Promotion failed! %s-primary.%s not ready: %s", m.cd.Spec.TargetRef.Name, m.cd.Namespace, m.obs.Primary.Message)
+	m.alert(flaggerv1.SeverityError, "Promotion failed, primary not ready")
+	m.act(Action{Kind: SetRoutes, Routes: Routes{Canary: totalWeight}})
+	m.setPhase(flaggerv1.CanaryPhaseFailed)
+	m.d.Status.CanaryWeight = totalWeight
+	m.act(Action{Kind: PostRollout, Phase: flaggerv1.CanaryPhaseFailed})
+	m.d.Outcome = OutcomeFailed
+}
+
+func (m *machine) finalise() {
+	m.act(Action{Kind: ScaleDown})
+	m.succeed()
+	m.event("Promotion completed! Scaling down %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	m.alert(flaggerv1.SeverityInfo, "Canary analysis completed successfully, promotion finished.")
+	m.d.Outcome = OutcomeCompleted
+}
+
+func (m *machine) succeed() {
+	m.setPhase(flaggerv1.CanaryPhaseSucceeded)
+	m.d.Status.LastPromotedSpec = m.d.Status.LastAppliedSpec
+	m.act(Action{Kind: PostRollout, Phase: flaggerv1.CanaryPhaseSucceeded})
+}
+
+func (m *machine) skipAnalysis() {
+	m.warn("Skipping analysis for %s", m.cd.Key())
+	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	m.event("Copying %s.%s template spec to %s-primary.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace, m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	m.act(Action{Kind: Promote})
+	m.act(Action{Kind: ScaleDown})
+	m.succeed()
+	m.event("Promotion completed! Canary analysis was skipped for %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	m.alert(flaggerv1.SeverityInfo, "Canary analysis was skipped, promotion finished.")
+	m.d.Outcome = OutcomeSkipped
+}
+
+func (m *machine) rollback() {
+	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	m.warn("Canary failed! Scaling down %s", m.cd.Key())
+	m.act(Action{Kind: ScaleDown})
+	m.setPhase(flaggerv1.CanaryPhaseFailed)
+	m.act(Action{Kind: PostRollout, Phase: flaggerv1.CanaryPhaseFailed})
+	m.d.Outcome = OutcomeFailed
+	m.d.RequeueAfter = 0
+}
+
+func (m *machine) rollbackRequested() bool {
+	for _, r := range m.checks.RunHooks(m.ctx, m.cd, flaggerv1.RollbackHook, m.d.Status.Phase) {
+		if r.Err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// gate runs the hooks of a gate type; it is open when all of them pass.
+func (m *machine) gate(hook flaggerv1.HookType, haltFormat, passFormat string) bool {
+	open := true
+	for _, r := range m.checks.RunHooks(m.ctx, m.cd, hook, m.d.Status.Phase) {
+		if r.Err != nil {
+			m.warn(haltFormat, m.cd.Key(), r.Name)
+			open = false
+		} else if passFormat != "" {
+			m.event(passFormat, r.Name)
+		}
+	}
+	return open
+}
+
+// hooksPassed runs check hooks whose failures count as failed checks.
+func (m *machine) hooksPassed(hook flaggerv1.HookType, failFormat, passFormat string) bool {
+	for _, r := range m.checks.RunHooks(m.ctx, m.cd, hook, m.d.Status.Phase) {
+		if r.Err != nil {
+			m.warn(failFormat, m.cd.Key(), r.Name, r.Err)
+			return false
+		}
+		if passFormat != "" {
+			m.event(passFormat, r.Name)
+		}
+	}
+	return true
+}
+
+func (m *machine) waitFor(r Readiness) {
+	if m.tickDue() && r.Message != "" {
+		m.warn("%s", r.Message)
+	}
+	m.d.RequeueAfter = min(m.interval(), max(time.Second, m.untilDeadline()))
+}
+
+func (m *machine) tickDue() bool {
+	return m.obs.LastTick.IsZero() || m.in.Now.Sub(m.obs.LastTick) >= m.interval()
+}
+
+func (m *machine) untilTick() time.Duration {
+	return max(time.Millisecond, m.interval()-m.in.Now.Sub(m.obs.LastTick))
+}
+
+func (m *machine) interval() time.Duration {
+	return m.cd.GetAnalysisInterval(m.in.Settings.MinInterval)
+}
+
+func (m *machine) deadline() time.Duration {
+	return time.Duration(m.cd.GetProgressDeadlineSeconds()) * time.Second
+}
+
+func (m *machine) deadlineExceeded() bool {
+	since := m.d.Status.LastTransitionTime.Time
+	return !since.IsZero() && m.in.Now.Sub(since) > m.deadline()
+}
+
+func (m *machine) untilDeadline() time.Duration {
+	return m.deadline() - m.in.Now.Sub(m.d.Status.LastTransitionTime.Time)
+}
+
+func (m *machine) setPhase(p flaggerv1.CanaryPhase) {
+	st := &m.d.Status
+	st.Phase = p
+	switch p {
+	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaiting, flaggerv1.CanaryPhasePromoting,
+		flaggerv1.CanaryPhaseWaitingPromotion:
+	default:
+		st.CanaryWeight = 0
+		st.Iterations = 0
+	}
+}
+
+func (m *machine) act(a Action) { m.d.Actions = append(m.d.Actions, a) }
+
+func (m *machine) event(format string, args ...any) {
+	m.act(Action{Kind: Event, Message: fmt.Sprintf(format, args...)})
+}
+
+func (m *machine) warn(format string, args ...any) {
+	m.act(Action{Kind: Event, Warning: true, Message: fmt.Sprintf(format, args...)})
+}
+
+func (m *machine) alert(sev flaggerv1.AlertSeverity, msg string) {
+	m.act(Action{Kind: Alert, Severity: sev, Message: msg})
+}
+
+// alertUnlessMuted alerts unless every hook of the type asks for silence.
+func (m *machine) alertUnlessMuted(hook flaggerv1.HookType, sev flaggerv1.AlertSeverity, msg string) {
+	a := m.cd.GetAnalysis()
+	if a == nil {
+		return
+	}
+	for _, w := range a.Webhooks {
+		if w.Type == hook && !w.MuteAlert {
+			m.alert(sev, msg)
+			return
+		}
+	}
+}
+
+// finish stamps the transition time when progress fields changed and derives the conditions.
+func (m *machine) finish() {
+	before, st := m.cd.Status, &m.d.Status
+	if before.Phase != st.Phase || before.CanaryWeight != st.CanaryWeight ||
+		before.Iterations != st.Iterations || before.FailedChecks != st.FailedChecks {
+		st.LastTransitionTime = metav1.NewTime(m.in.Now)
+	}
+	SetConditions(st, m.cd, m.d.Stalled, m.in.Now)
+}
+
+func configsPtr(c map[string]string) *map[string]string {
+	if len(c) == 0 {
+		return nil
+	}
+	cp := maps.Clone(c)
+	return &cp
+}

@@ -1,0 +1,130 @@
+// Package canary is Pennant's phase machine: a function of (canary spec and status, observations, now)
+// to (next status, actions). It never talks to the API server or reads the clock; gates, webhooks and
+// metric checks reach it through the small Checks interface so that tests can drive every transition.
+package canary
+
+import (
+	"context"
+	"time"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+)
+
+// Readiness is the availability of the primary or canary workload.
+type Readiness struct {
+	Ready bool
+	// Failed means the workload cannot become ready without a new revision (e.g. Kubernetes'
+	// ProgressDeadlineExceeded); the machine does not wait for the deadline then.
+	Failed  bool
+	Message string
+}
+
+// Routes are the weights the router currently applies.
+type Routes struct {
+	Primary  int
+	Canary   int
+	Mirrored bool
+}
+
+// Observation is everything the controller read from its caches for this decision.
+type Observation struct {
+	// Revision is the target's current revision hash.
+	Revision string
+	// Configs are the checksums of the ConfigMaps and Secrets the target references.
+	Configs map[string]string
+	// Primary and Canary are the readiness of <target>-primary and of the target.
+	Primary Readiness
+	Canary  Readiness
+	// PrimaryPromoted is true when the primary already runs status.lastAppliedSpec (the cache has
+	// seen our promotion), so that its readiness means the new revision is ready.
+	PrimaryPromoted bool
+	Routes          Routes
+	// LastTick is when the last analysis step ran (zero: never in this process).
+	LastTick time.Time
+}
+
+// HookResult is the outcome of one webhook call.
+type HookResult struct {
+	Name      string
+	Err       error
+	MuteAlert bool
+}
+
+// Checks runs gates, webhooks and metric analysis on the machine's behalf.
+type Checks interface {
+	// RunHooks calls every webhook of the type and reports each outcome.
+	RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) []HookResult
+	// Analyze runs the metric checks; a non-nil error is the first failed check, worded for the event
+	// ("Halt podinfo.test advancement success rate 69.17% < 99%").
+	Analyze(ctx context.Context, cd *flaggerv1.Canary) error
+}
+
+// Settings are controller-wide options that shape decisions.
+type Settings struct {
+	// Provider is spec.provider or the -mesh-provider default.
+	Provider string
+	// MinInterval floors analysis.interval (10s in production; tests lower it).
+	MinInterval time.Duration
+}
+
+// Input is one decision's input.
+type Input struct {
+	Canary   *flaggerv1.Canary
+	Observed Observation
+	Settings Settings
+	Now      time.Time
+}
+
+// ActionKind says what the controller must do.
+type ActionKind string
+
+const (
+	// ScaleUp resumes the target's autoscaler and scales the target from zero.
+	ScaleUp ActionKind = "ScaleUp"
+	// ScaleDown pauses the target's autoscaler and scales the target to zero.
+	ScaleDown ActionKind = "ScaleDown"
+	// SetRoutes applies Action.Routes through the router.
+	SetRoutes ActionKind = "SetRoutes"
+	// Promote copies the target's template and configs to the primary and syncs the primary scaler.
+	Promote ActionKind = "Promote"
+	// Event records a Kubernetes event and a log line with Action.Message.
+	Event ActionKind = "Event"
+	// Alert notifies the alert providers with Action.Message at Action.Severity.
+	Alert ActionKind = "Alert"
+	// PostRollout calls the post-rollout webhooks with Action.Phase.
+	PostRollout ActionKind = "PostRollout"
+)
+
+// Action is one step for the controller, executed in order before the status is written.
+type Action struct {
+	Kind     ActionKind
+	Routes   Routes
+	Message  string
+	Warning  bool
+	Severity flaggerv1.AlertSeverity
+	Phase    flaggerv1.CanaryPhase
+}
+
+// Outcome is the result of one tick of the outcome counters (successes / failures metrics).
+type Outcome string
+
+const (
+	OutcomeNone      Outcome = ""
+	OutcomeCompleted Outcome = "completed"
+	OutcomeSkipped   Outcome = "skipped"
+	OutcomeFailed    Outcome = "failed"
+)
+
+// Decision is the machine's answer.
+type Decision struct {
+	Status  flaggerv1.CanaryStatus
+	Actions []Action
+	// Ticked is true when an analysis step ran; the controller remembers Now as LastTick.
+	Ticked bool
+	// RequeueAfter asks to be called again after that long (0: wait for a watch event).
+	RequeueAfter time.Duration
+	// Outcome is set when a release finished.
+	Outcome Outcome
+	// Stalled explains why nothing can progress without a change (empty when fine).
+	Stalled string
+}

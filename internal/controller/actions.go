@@ -1,0 +1,98 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/canary"
+	"github.com/pennant/pennant/internal/webhooks"
+)
+
+// execute carries out the machine's actions in order; the first failure stops the rest and the
+// status is not written, so the next reconcile decides again from the same state.
+func (r *CanaryReconciler) execute(ctx context.Context, cd *flaggerv1.Canary, e env, actions []canary.Action) error {
+	for _, a := range actions {
+		if err := r.do(ctx, cd, e, a); err != nil {
+			r.Announcer.Warn(cd, err.Error())
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *CanaryReconciler) do(ctx context.Context, cd *flaggerv1.Canary, e env, a canary.Action) error {
+	switch a.Kind {
+	case canary.ScaleUp:
+		if err := e.scaler.ResumeTargetScaler(ctx, cd); err != nil {
+			return err
+		}
+		return e.workload.ScaleFromZero(ctx, cd)
+	case canary.ScaleDown:
+		if err := e.scaler.PauseTargetScaler(ctx, cd); err != nil {
+			return err
+		}
+		return e.workload.ScaleToZero(ctx, cd)
+	case canary.SetRoutes:
+		r.Metrics.SetWeight(cd, a.Routes.Primary, a.Routes.Canary)
+		return e.router.SetRoutes(ctx, cd, a.Routes.Primary, a.Routes.Canary, a.Routes.Mirrored)
+	case canary.Promote:
+		return r.promote(ctx, cd, e)
+	case canary.Event:
+		if a.Warning {
+			r.Announcer.Warn(cd, a.Message)
+		} else {
+			r.Announcer.Info(cd, a.Message)
+		}
+	case canary.Alert:
+		r.Notifier.Alert(ctx, cd, a.Severity, a.Message)
+	case canary.PostRollout:
+		r.postRollout(ctx, cd, a.Phase)
+	default:
+		return fmt.Errorf("unknown action %q", a.Kind)
+	}
+	return nil
+}
+
+// promote copies the target to the primary, stamps the revision it carries and updates the
+// primary autoscaler.
+func (r *CanaryReconciler) promote(ctx context.Context, cd *flaggerv1.Canary, e env) error {
+	if err := e.workload.Promote(ctx, cd); err != nil {
+		return err
+	}
+	if err := r.stampRevision(ctx, cd); err != nil {
+		return err
+	}
+	return e.scaler.ReconcilePrimaryScaler(ctx, cd, false)
+}
+
+func (r *CanaryReconciler) stampRevision(ctx context.Context, cd *flaggerv1.Canary) error {
+	obj, _ := r.primaryObject(cd)
+	if obj == nil {
+		return nil
+	}
+	obj.SetNamespace(cd.Namespace)
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, RevisionAnnotation, cd.Status.LastAppliedSpec)
+	return r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+}
+
+// postRollout calls the post-rollout hooks; their failures are reported, never acted upon.
+func (r *CanaryReconciler) postRollout(ctx context.Context, cd *flaggerv1.Canary, phase flaggerv1.CanaryPhase) {
+	a := cd.GetAnalysis()
+	if a == nil {
+		return
+	}
+	for _, w := range a.Webhooks {
+		if w.Type != flaggerv1.PostRolloutHook {
+			continue
+		}
+		if err := r.Hooks.Call(ctx, cd, w, phase, webhooks.Metadata(w)); err != nil {
+			r.Announcer.Warn(cd, fmt.Sprintf("Post-rollout hook %s failed %v", w.Name, err))
+		} else {
+			r.Announcer.Info(cd, fmt.Sprintf("Post-rollout check %s passed", w.Name))
+		}
+	}
+}

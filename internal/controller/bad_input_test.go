@@ -1,0 +1,86 @@
+package controller_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/testenv"
+)
+
+func TestMissingTargetIsReportedAndNothingIsCreated(t *testing.T) {
+	f := newFixture(t)
+	f.create(blueGreenCanary("podinfo", "Deployment", 1))
+	f.waitStalled("podinfo", "TargetNotFound")
+	f.waitEvent("Warning Deployment podinfo."+f.ns+" not found", 10*time.Second)
+	f.assertNothingCreated()
+
+	// GitOps applies in any order: once the target shows up, the canary initializes.
+	f.create(podinfoDeployment("podinfo", 1))
+	cd := f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	if c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.StalledCondition); c != nil {
+		t.Errorf("Stalled condition kept after recovery: %+v", c)
+	}
+}
+
+func TestTargetWithoutSelectorLabelIsReported(t *testing.T) {
+	f := newFixture(t)
+	d := podinfoDeployment("podinfo", 1)
+	labels := map[string]string{"component": "podinfo"}
+	d.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+	d.Spec.Template.Labels = labels
+	f.create(d, blueGreenCanary("podinfo", "Deployment", 1))
+	f.waitStalled("podinfo", "InvalidTarget")
+	f.assertNothingCreated()
+	if got := ptrReplicas(f, "podinfo"); got != 1 {
+		t.Errorf("target replicas = %d, want 1 (untouched)", got)
+	}
+}
+
+func (f *fixture) waitStalled(name, reason string) {
+	f.t.Helper()
+	testenvEventually(f, func() (bool, string) {
+		cd := f.canary(name)
+		c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.StalledCondition)
+		if c == nil {
+			return false, "no Stalled condition yet"
+		}
+		ready := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+		return c.Status == metav1.ConditionTrue && c.Reason == reason && ready != nil && ready.Status == metav1.ConditionFalse,
+			"Stalled " + string(c.Status) + " " + c.Reason + ": " + c.Message
+	})
+}
+
+func (f *fixture) assertNothingCreated() {
+	f.t.Helper()
+	for _, name := range []string{"podinfo", "podinfo-primary", "podinfo-canary"} {
+		if f.exists(name, &corev1.Service{}) {
+			f.t.Errorf("service %s was created for an invalid canary", name)
+		}
+	}
+	if f.exists("podinfo-primary", &appsv1.Deployment{}) {
+		f.t.Error("primary deployment was created for an invalid canary")
+	}
+}
+
+func ptrReplicas(f *fixture, name string) int32 {
+	d := &appsv1.Deployment{}
+	f.get(name, d)
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+func testenvEventually(f *fixture, cond func() (bool, string)) {
+	f.t.Helper()
+	testenv.Eventually(f.t, phaseTimeout, 200*time.Millisecond, cond)
+}
+
+func itoa(i int32) string { return strconv.Itoa(int(i)) }

@@ -1,0 +1,242 @@
+// Package controller reconciles Canaries: it observes the target, primary and routes through the
+// informer cache, asks the phase machine what to do, carries out its actions and writes the status
+// once per change.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/canary"
+	"github.com/pennant/pennant/internal/notify"
+	"github.com/pennant/pennant/internal/router"
+	"github.com/pennant/pennant/internal/workload"
+)
+
+// Options are the controller-wide settings taken from flags.
+type Options struct {
+	// MeshProvider is the default provider (-mesh-provider).
+	MeshProvider string
+	// MinInterval floors analysis intervals (10s; tests lower it).
+	MinInterval time.Duration
+	// MaxConcurrentReconciles is -threadiness.
+	MaxConcurrentReconciles int
+}
+
+// MeshRouters returns the traffic router of a provider.
+type MeshRouters interface {
+	For(provider string) (router.Interface, error)
+}
+
+// CanaryReconciler drives canaries through their release.
+type CanaryReconciler struct {
+	Client      client.Client
+	Workloads   *workload.Factory
+	KubeRouter  router.KubernetesRouter
+	MeshRouters MeshRouters
+	Hooks       hookCaller
+	Analyzer    Analyzer
+	Notifier    notify.Notifier
+	Announcer   Announcer
+	Metrics     Recorder
+	Options     Options
+	Now         func() time.Time
+
+	// ticks remembers when each canary last ran an analysis step. It is memory only: after a
+	// restart the next step simply runs at once.
+	ticks sync.Map
+	// written holds each canary's last status write until the cache has caught up with it.
+	written sync.Map
+}
+
+// +kubebuilder:rbac:groups=flagger.app,resources=canaries;metrictemplates;alertproviders,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=flagger.app,resources=canaries/status;canaries/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Reconcile moves one canary forward.
+func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cd := &flaggerv1.Canary{}
+	if err := r.Client.Get(ctx, req.NamespacedName, cd); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.ticks.Delete(req.NamespacedName)
+			r.written.Delete(req.NamespacedName)
+			r.Metrics.Forget(req.Namespace, req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.staleCache(cd) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	if !cd.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, cd)
+	}
+	if done, err := r.syncFinalizer(ctx, cd); done || err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.advance(ctx, cd)
+}
+
+// advance observes, decides, acts and persists.
+func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (ctrl.Result, error) {
+	now := r.Now()
+	if err := validate(cd); err != nil {
+		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
+	}
+	provider := r.provider(cd)
+	env, err := r.environment(cd, provider)
+	if err != nil {
+		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
+	}
+	if _, _, _, err := env.workload.Selector(ctx, cd); err != nil {
+		return r.targetProblem(ctx, cd, err)
+	}
+	if err := r.ensure(ctx, cd, env); err != nil {
+		return r.targetProblem(ctx, cd, err)
+	}
+	obs, err := r.observe(ctx, cd, env)
+	if err != nil {
+		return r.targetProblem(ctx, cd, err)
+	}
+	decision := canary.Next(ctx, canary.Input{
+		Canary:   cd,
+		Observed: obs,
+		Settings: canary.Settings{Provider: provider, MinInterval: r.Options.MinInterval},
+		Now:      now,
+	}, checks{hooks: r.Hooks, analyzer: r.Analyzer})
+
+	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
+		return ctrl.Result{}, err
+	}
+	if decision.Ticked {
+		r.ticks.Store(key(cd), now)
+	} else if decision.Status.Phase != cd.Status.Phase && decision.Status.Phase == flaggerv1.CanaryPhaseProgressing {
+		r.ticks.Delete(key(cd))
+	}
+	if err := r.writeStatus(ctx, cd, decision.Status); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Metrics.Observe(cd, decision, provider)
+	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+}
+
+// env is what acts on one canary: its workload kind, autoscaler and router.
+type env struct {
+	workload workload.Controller
+	scaler   workload.Scaler
+	router   router.Interface
+}
+
+func (r *CanaryReconciler) environment(cd *flaggerv1.Canary, provider string) (env, error) {
+	wl, err := r.Workloads.Controller(cd)
+	if err != nil {
+		return env{}, err
+	}
+	sc, err := r.Workloads.Scaler(cd)
+	if err != nil {
+		return env{}, err
+	}
+	rt, err := r.MeshRouters.For(provider)
+	if err != nil {
+		return env{}, err
+	}
+	return env{workload: wl, scaler: sc, router: rt}, nil
+}
+
+func (r *CanaryReconciler) provider(cd *flaggerv1.Canary) string {
+	if cd.Spec.Provider != "" {
+		return cd.Spec.Provider
+	}
+	return r.Options.MeshProvider
+}
+
+// ensure creates or updates what must exist whatever the phase: Services, primary, primary scaler,
+// and, once the primary serves, the apex Service and the routing objects. Each writes only on change.
+func (r *CanaryReconciler) ensure(ctx context.Context, cd *flaggerv1.Canary, e env) error {
+	if err := r.KubeRouter.Initialize(ctx, cd); err != nil {
+		return err
+	}
+	if err := e.workload.Initialize(ctx, cd); err != nil {
+		return err
+	}
+	if err := e.scaler.ReconcilePrimaryScaler(ctx, cd, true); err != nil {
+		return err
+	}
+	if initializing(cd) {
+		ready, err := e.workload.PrimaryReady(ctx, cd)
+		if err != nil || !ready.Ready {
+			return err
+		}
+	}
+	if err := r.KubeRouter.Reconcile(ctx, cd); err != nil {
+		return err
+	}
+	return e.router.Reconcile(ctx, cd)
+}
+
+func initializing(cd *flaggerv1.Canary) bool {
+	return cd.Status.Phase == "" || cd.Status.Phase == flaggerv1.CanaryPhaseInitializing
+}
+
+// targetProblem turns a permanent problem with the target (missing, no selector label) into a
+// Stalled condition and an event, and retries transient errors.
+func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Canary, err error) (ctrl.Result, error) {
+	switch {
+	case apierrors.IsNotFound(err):
+		msg := fmt.Sprintf("%s %s.%s not found: %v", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace, err)
+		// A target may be created after its canary (GitOps applies in any order): the watch wakes us.
+		return ctrl.Result{}, r.invalid(ctx, cd, "TargetNotFound", msg)
+	case workload.IsPermanent(err):
+		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
+	default:
+		return ctrl.Result{}, err
+	}
+}
+
+// invalid records why a canary cannot work and touches nothing else.
+func (r *CanaryReconciler) invalid(ctx context.Context, cd *flaggerv1.Canary, reason, msg string) error {
+	st := *cd.Status.DeepCopy()
+	canary.SetInvalid(&st, cd, reason, msg, r.Now())
+	if equality.Semantic.DeepEqual(withoutTimes(st), withoutTimes(cd.Status)) {
+		return nil
+	}
+	r.Announcer.Warn(cd, msg)
+	return r.writeStatus(ctx, cd, st)
+}
+
+func key(cd *flaggerv1.Canary) types.NamespacedName {
+	return types.NamespacedName{Namespace: cd.Namespace, Name: cd.Name}
+}
+
+// syncFinalizer adds the finalizer for revertOnDeletion and removes it when the option is dropped.
+func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1.Canary) (bool, error) {
+	want := cd.Spec.RevertOnDeletion
+	if want == controllerutil.ContainsFinalizer(cd, flaggerv1.Finalizer) {
+		return false, nil
+	}
+	patch := client.MergeFrom(cd.DeepCopy())
+	if want {
+		controllerutil.AddFinalizer(cd, flaggerv1.Finalizer)
+	} else {
+		controllerutil.RemoveFinalizer(cd, flaggerv1.Finalizer)
+	}
+	if err := r.Client.Patch(ctx, cd, patch); err != nil {
+		return true, err
+	}
+	return false, nil
+}

@@ -1,0 +1,35 @@
+package controller
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+)
+
+// writeStatus patches the status subresource once, and only when something changed.
+func (r *CanaryReconciler) writeStatus(ctx context.Context, cd *flaggerv1.Canary, st flaggerv1.CanaryStatus) error {
+	if equality.Semantic.DeepEqual(cd.Status, st) {
+		return nil
+	}
+	patch := client.MergeFrom(cd.DeepCopy())
+	cd.Status = st
+	if err := r.Client.Status().Patch(ctx, cd, patch); err != nil {
+		return err
+	}
+	r.rememberWrite(cd)
+	return nil
+}
+
+// withoutTimes blanks timestamps so that two statuses can be compared by content.
+func withoutTimes(st flaggerv1.CanaryStatus) flaggerv1.CanaryStatus {
+	out := *st.DeepCopy()
+	out.LastTransitionTime = metav1.Time{}
+	for i := range out.Conditions {
+		out.Conditions[i].LastTransitionTime = metav1.Time{}
+	}
+	return out
+}
