@@ -32,7 +32,7 @@ mkdir -p bin
 go build -o bin/pennant ./cmd/pennant
 
 say "Installing the flagger.app CRDs"
-k apply -f config/crd/bases >/dev/null
+k apply --server-side -f config/crd/bases >/dev/null
 k wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 say "Running the controller (logs: bin/demo-controller.log)"
@@ -44,12 +44,17 @@ say "Applying podinfo and its Canary"
 k apply -f examples/demo/podinfo.yaml >/dev/null
 k apply -f examples/demo/canary.yaml
 phase() { k -n test get canary podinfo -o jsonpath='{.status.phase}' 2>/dev/null || true; }
+controller_alive() {
+  kill -0 "$CONTROLLER_PID" 2>/dev/null && return 0
+  echo "the controller exited:" >&2; tail -20 bin/demo-controller.log >&2; return 1
+}
 wait_phase() {
   local want=$1 limit=$2 i last=""
   for i in $(seq "$limit"); do
     local p; p=$(phase)
     [ "$p" != "$last" ] && { echo "  canary/podinfo: ${p:-<none>}"; last=$p; }
     case " $want " in *" $p "*) return 0 ;; esac
+    controller_alive || return 1
     sleep 1
   done
   echo "timed out waiting for phase $want" >&2
@@ -62,9 +67,10 @@ say "Releasing podinfo 6.0.1"
 k -n test set image deployment/podinfo podinfod=ghcr.io/stefanprodan/podinfo:6.0.1
 last=""
 for i in $(seq 300); do
-  line=$(k -n test get canary podinfo -o jsonpath='{.status.phase} iterations={.status.iterations} failedChecks={.status.failedChecks}')
+  line=$(k -n test get canary podinfo -o jsonpath='{.status.phase} iterations={.status.iterations}')
   [ "$line" != "$last" ] && { echo "  canary/podinfo: $line"; last=$line; }
   case "$line" in Succeeded*|Failed*) break ;; esac
+  controller_alive || exit 1
   sleep 1
 done
 

@@ -437,7 +437,6 @@ type CanaryWebhook struct {
 	Type HookType `json:"type,omitempty"`
 	// +optional
 	MuteAlert bool `json:"muteAlert,omitempty"`
-	// +kubebuilder:validation:Format=url
 	URL string `json:"url"`
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
 	// +optional

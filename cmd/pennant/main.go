@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -11,7 +12,11 @@ import (
 )
 
 func main() {
-	opts, err := parseFlags(flag.CommandLine, os.Args[1:])
+	// A FlagSet of its own: controller-runtime registers -kubeconfig on flag.CommandLine.
+	opts, err := parseFlags(flag.NewFlagSet(os.Args[0], flag.ContinueOnError), os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -179,6 +179,10 @@ func (r *CanaryReconciler) ensure(ctx context.Context, cd *flaggerv1.Canary, e e
 	}
 	if initializing(cd) {
 		ready, err := e.workload.PrimaryReady(ctx, cd)
+		if apierrors.IsNotFound(err) {
+			// Just created: the cache has not seen the primary yet, its watch event will wake us.
+			return nil
+		}
 		if err != nil || !ready.Ready {
 			return err
 		}

@@ -29,6 +29,10 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 		return obs, err
 	}
 	primary, err := e.workload.PrimaryReady(ctx, cd)
+	if apierrors.IsNotFound(err) {
+		// The target exists (its selector was read), so only the cache lags behind the primary we made.
+		primary, err = workload.Readiness{Message: "Waiting for " + cd.Spec.TargetRef.Name + "-primary." + cd.Namespace + " to be created"}, nil
+	}
 	if err != nil {
 		return obs, err
 	}

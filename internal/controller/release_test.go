@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,11 @@ func TestBlueGreenReleaseWithKubernetesProvider(t *testing.T) {
 		"Normal Promotion completed! Scaling down " + f.key("podinfo"),
 	} {
 		f.waitEvent(want, 5*time.Second)
+	}
+	for _, e := range f.events() {
+		if strings.Contains(e, "not found") {
+			t.Errorf("spurious event during a healthy release: %q", e)
+		}
 	}
 }
 

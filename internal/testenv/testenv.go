@@ -42,6 +42,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -208,7 +209,15 @@ func start(m startMode, opts []Option) (*Env, error) {
 	}
 
 	cluster := m == modeCluster
+	var cfg *rest.Config
+	if cluster {
+		if cfg, err = config.GetConfig(); err != nil {
+			return nil, fmt.Errorf("loading KUBECONFIG: %w", err)
+		}
+		cfg.QPS, cfg.Burst = 1000, 2000 // as envtest sets for its own API server: no client-side throttling
+	}
 	te := &envtest.Environment{
+		Config:                   cfg,
 		UseExistingCluster:       &cluster,
 		Scheme:                   scheme,
 		CRDDirectoryPaths:        paths,
@@ -216,7 +225,7 @@ func start(m startMode, opts []Option) (*Env, error) {
 		ControlPlaneStartTimeout: time.Minute, // the machines are small and shared
 		ControlPlaneStopTimeout:  time.Minute,
 	}
-	cfg, err := te.Start()
+	cfg, err = te.Start()
 	if err != nil {
 		// Start may fail after the processes are up (e.g. a bad CRD): do not leak them.
 		return nil, errors.Join(fmt.Errorf("starting envtest: %w", err), te.Stop())

@@ -160,6 +160,10 @@ func (f *Factory) readConfig(ctx context.Context, namespace string, ref configRe
 	if apierrors.IsNotFound(err) && optional {
 		return nil, nil
 	}
+	if apierrors.IsNotFound(err) {
+		// Not wrapped: a missing config must not read as a missing target (apierrors.IsNotFound).
+		return nil, fmt.Errorf("%s %s.%s referenced by the target does not exist", ref.kind, ref.name, namespace)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s.%s referenced by the target: %w", ref.kind, ref.name, namespace, err)
 	}
@@ -198,6 +202,17 @@ func checksums(configs []trackedConfig) map[string]string {
 	return out
 }
 
+// syncConfigCopies reads the tracked configs of a pod spec and creates (with syncCopies also updates)
+// their <name>-primary copies.
+func (f *Factory) syncConfigCopies(ctx context.Context, cd *flaggerv1.Canary, spec *corev1.PodSpec,
+	mode configCopyMode) ([]trackedConfig, error) {
+	configs, err := f.trackedConfigs(ctx, cd.Namespace, spec)
+	if err != nil {
+		return nil, err
+	}
+	return configs, f.copyConfigs(ctx, cd, configs, mode)
+}
+
 // copyConfigs creates (and with syncCopies updates) the <name>-primary copies of configs.
 func (f *Factory) copyConfigs(ctx context.Context, cd *flaggerv1.Canary, configs []trackedConfig, mode configCopyMode) error {
 	for _, c := range configs {
@@ -215,8 +230,11 @@ func (f *Factory) copyConfig(ctx context.Context, cd *flaggerv1.Canary, c tracke
 	if apierrors.IsNotFound(err) {
 		return f.create(ctx, desired)
 	}
-	if err != nil || mode == createMissingCopies {
-		return err
+	if err != nil {
+		return fmt.Errorf("%s %s.%s: %w", kindOf(desired), desired.GetName(), desired.GetNamespace(), err)
+	}
+	if mode == createMissingCopies {
+		return nil
 	}
 	if mustRecreate(existing, desired) {
 		if err := f.client.Delete(ctx, existing); err != nil && !apierrors.IsNotFound(err) {
@@ -332,4 +350,16 @@ func rewriteVolumeRefs(v *corev1.Volume, rename func(configKind, *string)) {
 			rename(secretKind, &src.Secret.Name)
 		}
 	}
+}
+
+// trackedChecksums is TrackedConfigs for a pod spec: nil when config tracking is off.
+func (f *Factory) trackedChecksums(ctx context.Context, cd *flaggerv1.Canary, spec *corev1.PodSpec) (map[string]string, error) {
+	if !f.opts.EnableConfigTracking {
+		return nil, nil
+	}
+	configs, err := f.trackedConfigs(ctx, cd.Namespace, spec)
+	if err != nil {
+		return nil, err
+	}
+	return checksums(configs), nil
 }

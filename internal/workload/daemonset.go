@@ -37,7 +37,7 @@ func (c *daemonSetController) Initialize(ctx context.Context, cd *flaggerv1.Cana
 	}
 	err = c.f.getPrimary(ctx, cd, &appsv1.DaemonSet{})
 	if err == nil {
-		_, err = c.f.primaryTemplate(ctx, cd, &target.Spec.Template, sel, createMissingCopies)
+		_, err = c.f.syncConfigCopies(ctx, cd, &target.Spec.Template.Spec, createMissingCopies)
 		return err
 	}
 	if !apierrors.IsNotFound(err) {

@@ -3,10 +3,8 @@ package workload
 import (
 	"context"
 	"fmt"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -39,7 +37,7 @@ func (c *deploymentController) Initialize(ctx context.Context, cd *flaggerv1.Can
 	}
 	err = c.f.getPrimary(ctx, cd, &appsv1.Deployment{})
 	if err == nil {
-		_, err = c.f.primaryTemplate(ctx, cd, &target.Spec.Template, sel, createMissingCopies)
+		_, err = c.f.syncConfigCopies(ctx, cd, &target.Spec.Template.Spec, createMissingCopies)
 		return err
 	}
 	if !apierrors.IsNotFound(err) {
@@ -200,26 +198,4 @@ func (c *deploymentController) scaleTarget(ctx context.Context, cd *flaggerv1.Ca
 		return nil
 	}
 	return c.f.mergePatch(ctx, target.DeepCopy(), fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, want))
-}
-
-// canaryCheck is the readiness check of the target: the canary threshold and Flagger's deadlines.
-func (f *Factory) canaryCheck(cd *flaggerv1.Canary) readinessCheck {
-	return readinessCheck{
-		threshold: cd.GetAnalysisCanaryReadyThreshold(),
-		deadline:  time.Duration(cd.GetProgressDeadlineSeconds()) * time.Second,
-		since:     cd.Status.LastTransitionTime.Time,
-		now:       f.now(),
-	}
-}
-
-// trackedChecksums is TrackedConfigs for a pod spec: nil when config tracking is off.
-func (f *Factory) trackedChecksums(ctx context.Context, cd *flaggerv1.Canary, spec *corev1.PodSpec) (map[string]string, error) {
-	if !f.opts.EnableConfigTracking {
-		return nil, nil
-	}
-	configs, err := f.trackedConfigs(ctx, cd.Namespace, spec)
-	if err != nil {
-		return nil, err
-	}
-	return checksums(configs), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -22,6 +23,8 @@ const (
 	KindService                 = "Service"
 	KindHorizontalPodAutoscaler = "HorizontalPodAutoscaler"
 	KindScaledObject            = "ScaledObject"
+
+	knativeServingGroup = "serving.knative.dev"
 )
 
 // Options are the controller-wide settings of workload handling.
@@ -63,10 +66,10 @@ func (f *Factory) Controller(cd *flaggerv1.Canary) (Controller, error) {
 	case KindDaemonSet:
 		return &daemonSetController{f: f}, nil
 	case KindService:
-		// A Knative Service (serving.knative.dev) is also kind Service: never mistake it for the
-		// core Service that Knative creates under the same name.
-		if ref.APIVersion != "" && ref.APIVersion != "v1" {
-			return nil, permanentf("targetRef %s %s/%s is not supported: only core v1 Services are", ref.APIVersion, ref.Kind, ref.Name)
+		// A Knative Service is also kind Service: never mistake it for the core Service that Knative
+		// creates under the same name. Any other apiVersion (v1, core/v1, ...) means a core Service.
+		if strings.HasPrefix(ref.APIVersion, knativeServingGroup+"/") {
+			return nil, permanentf("targetRef %s %s/%s is not supported: Knative is not", ref.APIVersion, ref.Kind, ref.Name)
 		}
 		return &serviceController{f: f}, nil
 	}
@@ -102,10 +105,10 @@ func (f *Factory) get(ctx context.Context, namespace, name string, obj client.Ob
 	return f.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
 }
 
-// getTarget reads the target; a missing target keeps its apierrors NotFound status.
+// getTarget reads the target; a missing target satisfies both IsTargetNotFound and apierrors.IsNotFound.
 func (f *Factory) getTarget(ctx context.Context, cd *flaggerv1.Canary, obj client.Object) error {
 	if err := f.get(ctx, cd.Namespace, cd.Spec.TargetRef.Name, obj); err != nil {
-		return fmt.Errorf("target %s %s.%s: %w", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace, err)
+		return &targetError{err: fmt.Errorf("target %s %s.%s: %w", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace, err)}
 	}
 	return nil
 }

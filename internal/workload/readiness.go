@@ -7,6 +7,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
 // Deployment condition reasons set by the deployment controller.
@@ -107,4 +109,14 @@ func daemonSetReadiness(ds *appsv1.DaemonSet, check readinessCheck) Readiness {
 		r.Message = fmt.Sprintf("DaemonSet %s.%s exceeded its progress deadline of %s: %s", name, ns, check.deadline, r.Message)
 	}
 	return r
+}
+
+// canaryCheck is the readiness check of the target: the canary threshold and Flagger's deadlines.
+func (f *Factory) canaryCheck(cd *flaggerv1.Canary) readinessCheck {
+	return readinessCheck{
+		threshold: cd.GetAnalysisCanaryReadyThreshold(),
+		deadline:  time.Duration(cd.GetProgressDeadlineSeconds()) * time.Second,
+		since:     cd.Status.LastTransitionTime.Time,
+		now:       f.now(),
+	}
 }

@@ -21,11 +21,8 @@ func (s selection) primaryValue() string { return s.value + primarySuffix }
 // <name>-primary copies of its tracked configs exist (mode says whether existing copies are updated).
 func (f *Factory) primaryTemplate(ctx context.Context, cd *flaggerv1.Canary, src *corev1.PodTemplateSpec,
 	sel selection, mode configCopyMode) (corev1.PodTemplateSpec, error) {
-	configs, err := f.trackedConfigs(ctx, cd.Namespace, &src.Spec)
+	configs, err := f.syncConfigCopies(ctx, cd, &src.Spec, mode)
 	if err != nil {
-		return corev1.PodTemplateSpec{}, err
-	}
-	if err := f.copyConfigs(ctx, cd, configs, mode); err != nil {
 		return corev1.PodTemplateSpec{}, err
 	}
 	tmpl := src.DeepCopy()

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"flag"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestFlaggerDeploymentArgsParse(t *testing.T) {
+	// The args of Flagger's Helm chart and kustomize manifests must keep working unchanged.
+	args := []string{
+		"-log-level=info", "-mesh-provider=kubernetes", "-metrics-server=http://prometheus:9090",
+		"-include-label-prefix=app.kubernetes.io", "-selector-labels=app,name", "-enable-config-tracking=false",
+		"-enable-leader-election=true", "-leader-election-namespace=flagger-system", "--threadiness=4",
+		"-namespace=test", "-control-loop-interval=5s", "-kubeconfig-qps=50", "-kubeconfig-burst=75",
+	}
+	o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.meshProvider != "kubernetes" || o.logLevel != "info" || o.threadiness != 4 || o.namespace != "test" {
+		t.Errorf("parsed %+v", o)
+	}
+	if o.enableConfigTracking || !o.enableLeaderElection || o.leaderElectionNamespace != "flagger-system" {
+		t.Errorf("booleans/leader election parsed wrong: %+v", o)
+	}
+	if o.controlLoopInterval != 5*time.Second || o.kubeconfigQPS != 50 || o.kubeconfigBurst != 75 {
+		t.Errorf("numbers parsed wrong: %+v", o)
+	}
+	if got := list(o.selectorLabels); !reflect.DeepEqual(got, []string{"app", "name"}) {
+		t.Errorf("selector labels = %v", got)
+	}
+}
+
+func TestFlagDefaultsMatchFlagger(t *testing.T) {
+	o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := options{
+		kubeconfigQPS: 100, kubeconfigBurst: 250, metricsServer: "http://prometheus:9090",
+		controlLoopInterval: 10 * time.Second, logLevel: "debug", zapEncoding: "json", port: 8080,
+		slackUser: "flagger", threadiness: 2, meshProvider: "istio",
+		selectorLabels: "app,name,app.kubernetes.io/name", ingressAnnotationsPrefix: "nginx.ingress.kubernetes.io",
+		leaderElectionNamespace: "kube-system", enableConfigTracking: true, minAnalysisInterval: 10 * time.Second,
+	}
+	// Environment-backed defaults are empty in tests unless the variables are set.
+	o.slackURL, o.slackToken, o.slackProxyURL, o.msteamsURL, o.msteamsProxyURL, o.eventWebhook = "", "", "", "", "", ""
+	if !reflect.DeepEqual(o, want) {
+		t.Errorf("defaults\n got %+v\nwant %+v", o, want)
+	}
+}
+
+func TestNamespaceScopesLeaderElection(t *testing.T) {
+	o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), []string{"-namespace=apps"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.leaderElectionNamespace != "apps" {
+		t.Errorf("leader election namespace = %q, want the watched namespace", o.leaderElectionNamespace)
+	}
+}
