@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -48,6 +49,8 @@ func run(ctx context.Context, o options) error {
 		LeaderElection:          o.enableLeaderElection,
 		LeaderElectionID:        "flagger-leader-election",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
+		// KEDA ScaledObjects are read as unstructured objects: serve them from the cache too.
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 	}
 	if o.namespace != "" {
 		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
 	"github.com/pennant/pennant/internal/webhooks"
@@ -57,26 +54,13 @@ func (r *CanaryReconciler) do(ctx context.Context, cd *flaggerv1.Canary, e env, 
 	return nil
 }
 
-// promote copies the target to the primary, stamps the revision it carries and updates the
-// primary autoscaler.
+// promote copies the target to the primary (which records the revision it now runs) and updates
+// the primary autoscaler.
 func (r *CanaryReconciler) promote(ctx context.Context, cd *flaggerv1.Canary, e env) error {
 	if err := e.workload.Promote(ctx, cd); err != nil {
 		return err
 	}
-	if err := r.stampRevision(ctx, cd); err != nil {
-		return err
-	}
 	return e.scaler.ReconcilePrimaryScaler(ctx, cd, false)
-}
-
-func (r *CanaryReconciler) stampRevision(ctx context.Context, cd *flaggerv1.Canary) error {
-	obj, _ := r.primaryObject(cd)
-	if obj == nil {
-		return nil
-	}
-	obj.SetNamespace(cd.Namespace)
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, RevisionAnnotation, cd.Status.LastAppliedSpec)
-	return r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 }
 
 // postRollout calls the post-rollout hooks; their failures are reported, never acted upon.

@@ -62,7 +62,8 @@ type CanaryReconciler struct {
 // +kubebuilder:rbac:groups=flagger.app,resources=canaries;metrictemplates;alertproviders,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=flagger.app,resources=canaries/status;canaries/finalizers,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch
@@ -137,6 +138,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 
 // env is what acts on one canary: its workload kind, autoscaler and router.
 type env struct {
+	services router.KubernetesRouter
 	workload workload.Controller
 	scaler   workload.Scaler
 	router   router.Interface
@@ -155,7 +157,12 @@ func (r *CanaryReconciler) environment(cd *flaggerv1.Canary, provider string) (e
 	if err != nil {
 		return env{}, err
 	}
-	return env{workload: wl, scaler: sc, router: rt}, nil
+	services := r.KubeRouter
+	if cd.Spec.TargetRef.Kind == workload.KindService {
+		// A Service target is copied by its workload controller: no Services to generate.
+		services = router.NopKubernetes{}
+	}
+	return env{services: services, workload: wl, scaler: sc, router: rt}, nil
 }
 
 func (r *CanaryReconciler) provider(cd *flaggerv1.Canary) string {
@@ -168,7 +175,7 @@ func (r *CanaryReconciler) provider(cd *flaggerv1.Canary) string {
 // ensure creates or updates what must exist whatever the phase: Services, primary, primary scaler,
 // and, once the primary serves, the apex Service and the routing objects. Each writes only on change.
 func (r *CanaryReconciler) ensure(ctx context.Context, cd *flaggerv1.Canary, e env) error {
-	if err := r.KubeRouter.Initialize(ctx, cd); err != nil {
+	if err := e.services.Initialize(ctx, cd); err != nil {
 		return err
 	}
 	if err := e.workload.Initialize(ctx, cd); err != nil {
@@ -187,7 +194,7 @@ func (r *CanaryReconciler) ensure(ctx context.Context, cd *flaggerv1.Canary, e e
 			return err
 		}
 	}
-	if err := r.KubeRouter.Reconcile(ctx, cd); err != nil {
+	if err := e.services.Reconcile(ctx, cd); err != nil {
 		return err
 	}
 	return e.router.Reconcile(ctx, cd)
@@ -201,10 +208,13 @@ func initializing(cd *flaggerv1.Canary) bool {
 // Stalled condition and an event, and retries transient errors.
 func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Canary, err error) (ctrl.Result, error) {
 	switch {
-	case apierrors.IsNotFound(err):
-		msg := fmt.Sprintf("%s %s.%s not found: %v", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace, err)
+	case workload.IsTargetNotFound(err):
+		msg := fmt.Sprintf("%s %s.%s not found", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)
 		// A target may be created after its canary (GitOps applies in any order): the watch wakes us.
 		return ctrl.Result{}, r.invalid(ctx, cd, "TargetNotFound", msg)
+	case apierrors.IsNotFound(err):
+		// A referenced autoscaler, ConfigMap or Secret is missing; its creation wakes us.
+		return ctrl.Result{}, r.invalid(ctx, cd, "ReferenceNotFound", err.Error())
 	case workload.IsPermanent(err):
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
 	default:

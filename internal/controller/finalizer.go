@@ -65,7 +65,7 @@ func (r *CanaryReconciler) revert(ctx context.Context, cd *flaggerv1.Canary) (bo
 	if err != nil || !ready.Ready {
 		return false, err
 	}
-	if err := r.KubeRouter.Finalize(ctx, cd); err != nil {
+	if err := e.services.Finalize(ctx, cd); err != nil {
 		return false, err
 	}
 	return true, e.router.Finalize(ctx, cd)

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"github.com/go-logr/logr"
 	"os"
 	"strings"
 	"testing"
@@ -26,7 +27,10 @@ import (
 	"github.com/pennant/pennant/internal/workload"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	os.Exit(testenv.Main(m))
+}
 
 // fixture is one test's namespace on the local control plane with a running controller.
 type fixture struct {

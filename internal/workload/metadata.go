@@ -23,7 +23,7 @@ const (
 	KEDAPausedReplicasAnnotation = "autoscaling.keda.sh/paused-replicas"
 	// PromotedRevisionAnnotation records, on the primary object (not its pod template), the target
 	// revision the primary was last created or promoted from.
-	PromotedRevisionAnnotation = "pennant.dev/promoted-revision"
+	PromotedRevisionAnnotation = "pennant.dev/revision"
 
 	kedaPausedAnnotation         = "autoscaling.keda.sh/paused"
 	kubectlLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
