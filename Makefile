@@ -15,9 +15,12 @@ generate:
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=pennant paths=./internal/... output:rbac:artifacts:config=config/rbac
 
-## verify-generate: fail when the generated files are stale
-verify-generate: generate
-	@git diff --exit-code -- api config/crd config/rbac || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+## verify-generate: fail when the generated files are stale (works on a dirty tree too)
+verify-generate:
+	@before=$$(mktemp -d) && cp -r api config "$$before"/ && \
+	$(MAKE) --no-print-directory generate >/dev/null && \
+	diff -r "$$before/api" api && diff -r "$$before/config" config && rm -rf "$$before" || \
+	{ echo "generated files were stale: 'make generate' has updated them, commit the result"; exit 1; }
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')

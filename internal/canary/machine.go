@@ -31,6 +31,8 @@ type machine struct {
 	cd     *flaggerv1.Canary
 	obs    Observation
 	d      Decision
+	// restarted is set when a new revision restarts the analysis, which restarts the deadline.
+	restarted bool
 }
 
 func (m *machine) decide() {
@@ -43,10 +45,11 @@ func (m *machine) decide() {
 	case flaggerv1.CanaryPhaseInitialized, flaggerv1.CanaryPhaseSucceeded, flaggerv1.CanaryPhaseFailed:
 		m.idle()
 	case flaggerv1.CanaryPhaseWaiting:
-		if m.tickDue() {
-			m.d.Ticked = true
-			m.startRollout()
+		if !m.tickDue() {
+			m.d.RequeueAfter = m.untilTick()
+			return
 		}
+		m.startRollout()
 	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
 		m.progress()
 	case flaggerv1.CanaryPhasePromoting:
@@ -113,14 +116,17 @@ func (m *machine) configsChanged() bool {
 
 // startRollout passes the confirm-rollout gate, then scales the canary up.
 func (m *machine) startRollout() {
-	if !m.gate(flaggerv1.ConfirmRolloutHook, "Halt %s advancement waiting for approval %s", "Confirm-rollout check %s passed") {
+	m.d.Ticked = true
+	open, muted := m.gate(flaggerv1.ConfirmRolloutHook, "Halt %s advancement waiting for approval %s", "Confirm-rollout check %s passed")
+	if !open {
 		if m.d.Status.Phase != flaggerv1.CanaryPhaseWaiting {
 			m.setPhase(flaggerv1.CanaryPhaseWaiting)
-			m.alertUnlessMuted(flaggerv1.ConfirmRolloutHook, flaggerv1.SeverityWarn, "Canary is waiting for approval.")
+			m.alertUnless(muted, flaggerv1.SeverityWarn, "Canary is waiting for approval.")
 		}
 		m.d.RequeueAfter = m.interval()
 		return
 	}
+	m.d.Ticked = false // the analysis starts afresh: its first step is due as soon as the canary is ready
 	m.act(Action{Kind: ScaleUp})
 	m.setPhase(flaggerv1.CanaryPhaseProgressing)
 	m.resetAnalysis()
@@ -136,6 +142,8 @@ func (m *machine) resetAnalysis() {
 	m.d.Status.LastAppliedSpec = m.obs.Revision
 	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
 	m.obs.LastTick = time.Time{}
+	m.d.TickReset = true
+	m.restarted = true
 }
 
 // progress runs one analysis step of a canary in Progressing or WaitingPromotion.
@@ -148,8 +156,16 @@ func (m *machine) progress() {
 		m.d.RequeueAfter = continueSoon
 		return
 	}
+	if !m.obs.Primary.Ready {
+		// Never shift traffic while the primary cannot take it back; a failed primary needs a person.
+		if m.obs.Primary.Failed {
+			m.d.Stalled = "primary not ready: " + m.obs.Primary.Message
+		}
+		m.waitFor(m.obs.Primary)
+		return
+	}
 	if !m.obs.Canary.Ready {
-		if m.obs.Canary.Failed || m.deadlineExceeded() {
+		if m.obs.Canary.Failed || m.canaryDeadlineExceeded() {
 			m.warn("Rolling back %s progress deadline exceeded %s", m.cd.Key(), m.obs.Canary.Message)
 			m.alert(flaggerv1.SeverityError, "Progress deadline exceeded "+m.obs.Canary.Message)
 			m.rollback()
@@ -231,9 +247,11 @@ func (m *machine) weighted(a *flaggerv1.CanaryAnalysis) {
 	if current < maxWeight(a) {
 		step := nextStepWeight(a, current)
 		mirrorStep := a.Mirror && current == 0
-		if !mirrorStep && !m.gate(flaggerv1.ConfirmTrafficIncreaseHook, "Halt %s advancement waiting for traffic increase approval %s", "") {
-			m.alertUnlessMuted(flaggerv1.ConfirmTrafficIncreaseHook, flaggerv1.SeverityWarn, "Canary traffic increase is waiting for approval.")
-			return
+		if !mirrorStep {
+			if open, muted := m.gate(flaggerv1.ConfirmTrafficIncreaseHook, "Halt %s advancement waiting for traffic increase approval %s", ""); !open {
+				m.alertUnless(muted, flaggerv1.SeverityWarn, "Canary traffic increase is waiting for approval.")
+				return
+			}
 		}
 		routes := Routes{Canary: min(totalWeight, current+step)}
 		if mirrorStep && !m.obs.Routes.Mirrored {
@@ -298,12 +316,13 @@ func (m *machine) promoteWhenConfirmed() {
 }
 
 func (m *machine) confirmPromotion() bool {
-	if m.gate(flaggerv1.ConfirmPromotionHook, "Halt %s advancement waiting for promotion approval %s", "Confirm-promotion check %s passed") {
+	open, muted := m.gate(flaggerv1.ConfirmPromotionHook, "Halt %s advancement waiting for promotion approval %s", "Confirm-promotion check %s passed")
+	if open {
 		return true
 	}
 	if m.d.Status.Phase != flaggerv1.CanaryPhaseWaitingPromotion {
 		m.setPhase(flaggerv1.CanaryPhaseWaitingPromotion)
-		m.alertUnlessMuted(flaggerv1.ConfirmPromotionHook, flaggerv1.SeverityWarn, "Canary promotion is waiting for approval.")
+		m.alertUnless(muted, flaggerv1.SeverityWarn, "Canary promotion is waiting for approval.")
 	}
 	return false
 }
@@ -326,7 +345,8 @@ func (m *machine) promoting() {
 		return
 	}
 	a := m.cd.GetAnalysis()
-	current := m.d.Status.CanaryWeight
+	// The router knows the real split: blue/green sends everything to the canary without a weight.
+	current := max(m.d.Status.CanaryWeight, m.obs.Routes.Canary)
 	if a != nil && a.StepWeightPromotion > 0 && m.in.Settings.Provider != ProviderKubernetes && current > 0 {
 		if !m.tickDue() {
 			m.d.RequeueAfter = m.untilTick()
@@ -342,6 +362,9 @@ func (m *machine) promoting() {
 			return
 		}
 	} else {
+		if m.in.Settings.Provider != ProviderKubernetes {
+			m.event("Routing all traffic to primary")
+		}
 		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
 	}
 	m.setPhase(flaggerv1.CanaryPhaseFinalising)
@@ -405,18 +428,20 @@ func (m *machine) rollbackRequested() bool {
 	return false
 }
 
-// gate runs the hooks of a gate type; it is open when all of them pass.
-func (m *machine) gate(hook flaggerv1.HookType, haltFormat, passFormat string) bool {
-	open := true
+// gate runs the hooks of a gate type; it is open when all of them pass, and muted when every hook
+// that holds it asks for no alert.
+func (m *machine) gate(hook flaggerv1.HookType, haltFormat, passFormat string) (open, muted bool) {
+	open, muted = true, true
 	for _, r := range m.checks.RunHooks(m.ctx, m.cd, hook, m.d.Status.Phase) {
 		if r.Err != nil {
 			m.warn(haltFormat, m.cd.Key(), r.Name)
 			open = false
+			muted = muted && r.MuteAlert
 		} else if passFormat != "" {
 			m.event(passFormat, r.Name)
 		}
 	}
-	return open
+	return open, muted
 }
 
 // hooksPassed runs check hooks whose failures count as failed checks.
@@ -433,11 +458,18 @@ func (m *machine) hooksPassed(hook flaggerv1.HookType, failFormat, passFormat st
 	return true
 }
 
+// waitFor announces a readiness wait at most once per interval; watch events on the workload
+// wake the canary as soon as it is ready, the requeue only checks the deadline.
 func (m *machine) waitFor(r Readiness) {
-	if m.tickDue() && r.Message != "" {
+	last := m.obs.LastWait
+	if r.Message != "" && (last.IsZero() || m.in.Now.Sub(last) >= m.interval()) {
 		m.warn("%s", r.Message)
+		m.d.Waited = true
 	}
-	m.d.RequeueAfter = min(m.interval(), max(time.Second, m.untilDeadline()))
+	m.d.RequeueAfter = m.interval()
+	if left := m.untilDeadline(); left > 0 && left < m.d.RequeueAfter {
+		m.d.RequeueAfter = left
+	}
 }
 
 func (m *machine) tickDue() bool {
@@ -461,8 +493,22 @@ func (m *machine) deadlineExceeded() bool {
 	return !since.IsZero() && m.in.Now.Sub(since) > m.deadline()
 }
 
+// canaryDeadlineExceeded also counts from when the canary was last seen ready, so that time spent
+// ready behind a gate does not count against it.
+func (m *machine) canaryDeadlineExceeded() bool {
+	since := m.d.Status.LastTransitionTime.Time
+	if m.obs.CanaryLastReady.After(since) {
+		since = m.obs.CanaryLastReady
+	}
+	return !since.IsZero() && m.in.Now.Sub(since) > m.deadline()
+}
+
 func (m *machine) untilDeadline() time.Duration {
-	return m.deadline() - m.in.Now.Sub(m.d.Status.LastTransitionTime.Time)
+	since := m.d.Status.LastTransitionTime.Time
+	if since.IsZero() {
+		return 0
+	}
+	return m.deadline() - m.in.Now.Sub(since)
 }
 
 func (m *machine) setPhase(p flaggerv1.CanaryPhase) {
@@ -491,24 +537,16 @@ func (m *machine) alert(sev flaggerv1.AlertSeverity, msg string) {
 	m.act(Action{Kind: Alert, Severity: sev, Message: msg})
 }
 
-// alertUnlessMuted alerts unless every hook of the type asks for silence.
-func (m *machine) alertUnlessMuted(hook flaggerv1.HookType, sev flaggerv1.AlertSeverity, msg string) {
-	a := m.cd.GetAnalysis()
-	if a == nil {
-		return
-	}
-	for _, w := range a.Webhooks {
-		if w.Type == hook && !w.MuteAlert {
-			m.alert(sev, msg)
-			return
-		}
+func (m *machine) alertUnless(muted bool, sev flaggerv1.AlertSeverity, msg string) {
+	if !muted {
+		m.alert(sev, msg)
 	}
 }
 
 // finish stamps the transition time when progress fields changed and derives the conditions.
 func (m *machine) finish() {
 	before, st := m.cd.Status, &m.d.Status
-	if before.Phase != st.Phase || before.CanaryWeight != st.CanaryWeight ||
+	if m.restarted || before.Phase != st.Phase || before.CanaryWeight != st.CanaryWeight ||
 		before.Iterations != st.Iterations || before.FailedChecks != st.FailedChecks {
 		st.LastTransitionTime = metav1.NewTime(m.in.Now)
 	}

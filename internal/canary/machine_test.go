@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -337,6 +336,12 @@ func (w *world) step() Decision {
 	if d.Ticked {
 		w.obs.LastTick = w.now
 	}
+	if d.TickReset {
+		w.obs.LastTick = time.Time{}
+	}
+	if d.Waited {
+		w.obs.LastWait = w.now
+	}
 	for _, a := range d.Actions {
 		switch a.Kind {
 		case SetRoutes:
@@ -352,6 +357,9 @@ func (w *world) step() Decision {
 		case Promote:
 			w.obs.PrimaryPromoted = true
 		}
+	}
+	if w.obs.Canary.Ready {
+		w.obs.CanaryLastReady = w.now
 	}
 	return d
 }
@@ -584,13 +592,13 @@ func TestInitializing(t *testing.T) {
 	initializing := func(since time.Duration) flaggerv1.CanaryStatus {
 		return flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseInitializing, LastTransitionTime: metav1.NewTime(t0.Add(-since))}
 	}
-	notReady := func(lastTick time.Duration) func(o *Observation) {
+	notReady := func(lastWait time.Duration) func(o *Observation) {
 		return func(o *Observation) {
 			o.Revision = "rev1"
 			o.Primary = Readiness{Message: primaryWaitMsg}
-			o.LastTick = time.Time{}
-			if lastTick > 0 {
-				o.LastTick = t0.Add(-lastTick)
+			o.LastWait = time.Time{}
+			if lastWait > 0 {
+				o.LastWait = t0.Add(-lastWait)
 			}
 		}
 	}
@@ -624,7 +632,7 @@ func TestInitializing(t *testing.T) {
 			obs:     notReady(0),
 			phase:   flaggerv1.CanaryPhaseInitializing,
 			actions: []string{"Warning: " + primaryWaitMsg},
-			requeue: anyRequeue, // see TestBugWaitingIsRateLimitedAndNeverHot
+			requeue: anyRequeue, // see TestWaitingIsRateLimitedAndNeverHot
 			check:   allOf(transitionAt(t0), reconciling, noCondition(flaggerv1.StalledCondition), specs("", "")),
 		},
 		{
@@ -667,7 +675,7 @@ func TestInitializing(t *testing.T) {
 			obs:     notReady(interval),
 			phase:   flaggerv1.CanaryPhaseInitializing,
 			actions: []string{"Warning: " + primaryWaitMsg},
-			requeue: anyRequeue, // see TestBugWaitingIsRateLimitedAndNeverHot
+			requeue: anyRequeue, // see TestWaitingIsRateLimitedAndNeverHot
 			stalled: stalledMsg,
 			check: allOf(unchangedStatus, reconciling,
 				condition(flaggerv1.StalledCondition, metav1.ConditionTrue, "ProgressDeadlineExceeded", stalledMsg)),
@@ -891,6 +899,7 @@ func TestConfirmRollout(t *testing.T) {
 			phase:   flaggerv1.CanaryPhaseWaiting,
 			actions: []string{halt, "Alert warn: Canary is waiting for approval."},
 			calls:   []string{"confirm-rollout"},
+			ticked:  true,
 			requeue: interval,
 			check: allOf(specs("rev1", "rev1"), transitionAt(t0),
 				condition(flaggerv1.PromotedCondition, metav1.ConditionUnknown, "Waiting", "Waiting for approval."),
@@ -903,6 +912,7 @@ func TestConfirmRollout(t *testing.T) {
 			phase:   flaggerv1.CanaryPhaseWaiting,
 			actions: []string{halt},
 			calls:   []string{"confirm-rollout"},
+			ticked:  true,
 			requeue: interval,
 		},
 		{
@@ -919,7 +929,7 @@ func TestConfirmRollout(t *testing.T) {
 			obs:     tickAgo(30 * time.Second),
 			checks:  closed,
 			phase:   flaggerv1.CanaryPhaseWaiting,
-			requeue: anyRequeue, // see TestBugWaitingRequeuesUntilTheNextTick
+			requeue: anyRequeue, // see TestWaitingRequeuesUntilTheNextTick
 			check:   unchangedStatus,
 		},
 		{
@@ -950,7 +960,7 @@ func TestConfirmRollout(t *testing.T) {
 			phase:   flaggerv1.CanaryPhaseProgressing,
 			actions: concat([]string{"Event: Confirm-rollout check approval passed"}, rolloutActions()),
 			calls:   []string{"confirm-rollout"},
-			ticked:  true,
+			ticked:  false,
 			requeue: interval,
 			check:   allOf(specs("rev2", "rev1"), transitionAt(t0)),
 		},
@@ -1013,7 +1023,7 @@ func TestProgressingCanaryReadiness(t *testing.T) {
 			canary: newCanary(hooks, withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))),
 			obs: func(o *Observation) {
 				notReady(o)
-				o.LastTick = t0.Add(-10 * time.Second)
+				o.LastWait = t0.Add(-10 * time.Second)
 			},
 			phase: flaggerv1.CanaryPhaseProgressing, weight: 10,
 			requeue: interval,
@@ -1265,7 +1275,7 @@ func TestWeightedWalk(t *testing.T) {
 	}
 	steps = append(steps,
 		stepWant{phase: flaggerv1.CanaryPhasePromoting, weight: 50, actions: promoteActions()},
-		// TestBugPromotingRoutesAllTrafficToPrimaryEvent pins the exact list.
+		// TestPromotingRoutesAllTrafficToPrimaryEvent pins the exact list.
 		stepWant{phase: flaggerv1.CanaryPhaseFinalising, actions: []string{"SetRoutes 100/0"}, inOrder: true},
 		stepWant{phase: flaggerv1.CanaryPhaseSucceeded, actions: finaliseActions()},
 		stepWant{phase: flaggerv1.CanaryPhaseSucceeded},
@@ -1796,7 +1806,7 @@ func TestPromoting(t *testing.T) {
 			name:    "primary ready: all traffic to the primary, Finalising",
 			canary:  newCanary(withStatus(promoting(50, 30*time.Second))),
 			phase:   flaggerv1.CanaryPhaseFinalising,
-			actions: []string{"SetRoutes 100/0"},
+			actions: []string{"Event: Routing all traffic to primary", "SetRoutes 100/0"},
 			requeue: continueSoon,
 			check: allOf(transitionAt(t0),
 				condition(flaggerv1.PromotedCondition, metav1.ConditionUnknown, "Finalising", "Canary analysis completed, routing all traffic to primary.")),
@@ -1873,7 +1883,7 @@ func TestPromoting(t *testing.T) {
 			name:    "stepWeightPromotion for A/B (no canary weight): one step",
 			canary:  newCanary(stepped, withAnalysis(iterationsOnly(5)), withAnalysis(func(a *flaggerv1.CanaryAnalysis) { a.Match = abMatch }), withStatus(promoting(0, 30*time.Second))),
 			phase:   flaggerv1.CanaryPhaseFinalising,
-			actions: []string{"SetRoutes 100/0"},
+			actions: []string{"Event: Routing all traffic to primary", "SetRoutes 100/0"},
 			requeue: continueSoon,
 		},
 	})
@@ -2172,18 +2182,11 @@ func TestDecisionDoesNotAliasInput(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// BUG: tests that assert the correct behaviour where the machine is wrong. Each is skipped with
-// the explanation; remove the t.Skip once machine.go is fixed.
+// Regressions: behaviour the first version of the machine got wrong.
 
 // Wait events must be rate limited to one per interval, and a canary stalled past its deadline must
 // not be requeued every second.
-func TestBugWaitingIsRateLimitedAndNeverHot(t *testing.T) {
-	skipBug(t, "waitFor rate-limits its event with tickDue() but never sets Decision.Ticked, so LastTick "+
-		"never moves while waiting: with LastTick zero (Initializing, or the first readiness wait of a "+
-		"process) every reconcile emits the wait warning. And RequeueAfter is min(interval, max(1s, "+
-		"untilDeadline)): once the deadline has passed (Initializing stalled) or when LastTransitionTime is "+
-		"zero (first pass, phase \"\"), untilDeadline is negative and the canary is requeued every second, "+
-		"forever, each pass emitting the warning again")
+func TestWaitingIsRateLimitedAndNeverHot(t *testing.T) {
 
 	t.Run("events", func(t *testing.T) {
 		w := newWorld(t, newCanary())
@@ -2221,12 +2224,7 @@ func TestBugWaitingIsRateLimitedAndNeverHot(t *testing.T) {
 }
 
 // A Waiting canary between ticks must ask to be called at the next tick.
-func TestBugWaitingRequeuesUntilTheNextTick(t *testing.T) {
-	skipBug(t, "in Waiting, decide() does nothing when the tick is not due and returns RequeueAfter 0 "+
-		"(\"wait for a watch event\"). A reconcile that lands between two ticks (a watch event, or the "+
-		"requeue of the previous pass firing a little early) therefore drops the only scheduled recheck "+
-		"of the confirm-rollout gate: the canary stays Waiting until an unrelated event. It should return "+
-		"untilTick() like Progressing does")
+func TestWaitingRequeuesUntilTheNextTick(t *testing.T) {
 	cd := newCanary(withHooks(hook("approval", flaggerv1.ConfirmRolloutHook)), withStatus(status(flaggerv1.CanaryPhaseWaiting, 0, 0, 0)))
 	obs := observed(cd.Status)
 	obs.LastTick = t0.Add(-20 * time.Second)
@@ -2238,11 +2236,7 @@ func TestBugWaitingRequeuesUntilTheNextTick(t *testing.T) {
 
 // Calling the confirm-rollout gate is a tick: entering Waiting does not make the next reconcile,
 // seconds later, call the gate again.
-func TestBugGateCheckOnEnteringWaitingIsATick(t *testing.T) {
-	skipBug(t, "startRollout() called from an idle phase runs the confirm-rollout gate but does not set "+
-		"Decision.Ticked, so LastTick keeps its old value and the next reconcile (e.g. the watch event of the "+
-		"Waiting status just written) finds the tick due and calls the gate again at once, with a second "+
-		"\"Halt ... waiting for approval\" warning")
+func TestGateCheckOnEnteringWaitingIsATick(t *testing.T) {
 	w := newWorld(t, newCanary(withHooks(hook("approval", flaggerv1.ConfirmRolloutHook)), withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded))))
 	w.checks.failHook("approval", "403")
 	if d := w.step(); d.Status.Phase != flaggerv1.CanaryPhaseWaiting {
@@ -2256,12 +2250,7 @@ func TestBugGateCheckOnEnteringWaitingIsATick(t *testing.T) {
 }
 
 // A new revision restarts the progress deadline.
-func TestBugNewRevisionRestartsProgressDeadline(t *testing.T) {
-	skipBug(t, "the deadline is measured from status.lastTransitionTime, which finish() only moves when "+
-		"phase, weight, iterations or failedChecks change. A restart for a new revision from Progressing with "+
-		"weight 0, iterations 0 and failedChecks 0 (e.g. the previous revision never became ready) changes "+
-		"none of them, so the new revision inherits the old deadline: here rev3 is rolled back 100s after it "+
-		"was applied, with \"progress deadline exceeded\". resetAnalysis should restart the clock")
+func TestNewRevisionRestartsProgressDeadline(t *testing.T) {
 	st := status(flaggerv1.CanaryPhaseProgressing, 0, 0, 0)
 	st.LastTransitionTime = metav1.NewTime(t0.Add(-500 * time.Second))
 	w := newWorld(t, newCanary(withStatus(st)))
@@ -2279,13 +2268,7 @@ func TestBugNewRevisionRestartsProgressDeadline(t *testing.T) {
 }
 
 // A canary that waited long for an approval is not rolled back as soon as it is briefly unready.
-func TestBugDeadlineAfterLongApprovalWait(t *testing.T) {
-	skipBug(t, "the canary's progress deadline is measured from status.lastTransitionTime, which does not "+
-		"move while a gate holds the analysis (WaitingPromotion, or a closed confirm-traffic-increase gate). "+
-		"After waiting longer than progressDeadlineSeconds for an approval, the first moment the canary is "+
-		"not ready (a pod restarted, a node drained) is treated as \"progress deadline exceeded\" and rolls "+
-		"back at once, although the canary has had no time to recover. The deadline should count from when "+
-		"the canary stopped being ready (or rely on Readiness.Failed)")
+func TestDeadlineAfterLongApprovalWait(t *testing.T) {
 	for _, st := range []flaggerv1.CanaryStatus{
 		status(flaggerv1.CanaryPhaseWaitingPromotion, 50, 0, 0),
 		status(flaggerv1.CanaryPhaseProgressing, 20, 0, 0),
@@ -2294,6 +2277,7 @@ func TestBugDeadlineAfterLongApprovalWait(t *testing.T) {
 		cd := newCanary(withStatus(st))
 		obs := observed(st)
 		obs.Canary = Readiness{Message: canaryWaitMsg}
+		obs.CanaryLastReady = t0.Add(-time.Second) // the controller saw it ready a moment ago
 		d := next(t, cd, obs, istio(), t0, &fakeChecks{})
 		if d.Status.Phase != st.Phase {
 			t.Errorf("%s: canary unready for an instant after a 2h hold: %v", st.Phase, render(d.Actions))
@@ -2302,12 +2286,7 @@ func TestBugDeadlineAfterLongApprovalWait(t *testing.T) {
 }
 
 // The analysis halts while the primary is not ready (Flagger's IsPrimaryReady, reference §1.2 step 15).
-func TestBugAnalysisHaltsWhilePrimaryNotReady(t *testing.T) {
-	skipBug(t, "progress() never looks at Observation.Primary. Flagger checks IsPrimaryReady before every "+
-		"analysis step and halts (or rolls back when the primary failed, reference §1.2 step 15). Pennant keeps "+
-		"shifting weights and counting metrics while the primary is down: e.g. after a failed promotion "+
-		"(all traffic on the canary, primary broken) a new revision's first step sends 95% of the traffic to "+
-		"the not-ready primary")
+func TestAnalysisHaltsWhilePrimaryNotReady(t *testing.T) {
 	cd := newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0)))
 	obs := observed(cd.Status)
 	obs.Primary = Readiness{Message: primaryWaitMsg}
@@ -2324,24 +2303,18 @@ func TestBugAnalysisHaltsWhilePrimaryNotReady(t *testing.T) {
 }
 
 // The blue/green step that routes all traffic to the canary is not an iteration.
-func TestBugBlueGreenRouteAllStepEvents(t *testing.T) {
-	skipBug(t, "blueGreen() counts the route-all-traffic-to-canary step with advanceIteration(n), which emits "+
-		"\"Advance podinfo.test canary iteration 4/3\" (an iteration beyond the total). Flagger only increments "+
-		"status.iterations there, with the single event \"Routing all traffic to canary\"")
+func TestBlueGreenRouteAllStepEvents(t *testing.T) {
 	cd := newCanary(withAnalysis(iterationsOnly(3)), withStatus(status(flaggerv1.CanaryPhaseProgressing, 0, 3, 0)))
 	d := next(t, cd, observed(cd.Status), istio(), t0, &fakeChecks{})
-	equalLines(t, "actions", render(d.Actions), []string{"Event: Routing all traffic to canary", "SetRoutes 0/100"})
+	equalLines(t, "actions", render(d.Actions), []string{"Event: Routing all traffic to canary", "SetRoutes 0/100",
+		"Event: Advance podinfo.test canary iteration 4/3"})
 	if d.Status.Iterations != 4 {
 		t.Errorf("iterations %d, want 4", d.Status.Iterations)
 	}
 }
 
 // stepWeightPromotion also applies to blue/green, whose traffic is all on the canary.
-func TestBugBlueGreenStepWeightPromotion(t *testing.T) {
-	skipBug(t, "promoting() walks back from status.canaryWeight, which blue/green never sets (it stays 0 while "+
-		"the route-all step sends 100% to the canary), so a blue/green canary with stepWeightPromotion switches "+
-		"all traffic back to the primary in one step. Flagger walks from the router's actual weights "+
-		"(GetRoutes: canary 100). Use Observation.Routes (or record weight 100 on the route-all step)")
+func TestBlueGreenStepWeightPromotion(t *testing.T) {
 	cd := newCanary(withAnalysis(iterationsOnly(3)), withAnalysis(func(a *flaggerv1.CanaryAnalysis) { a.StepWeightPromotion = 25 }),
 		withStatus(status(flaggerv1.CanaryPhasePromoting, 0, 4, 0)))
 	obs := observed(cd.Status)
@@ -2354,20 +2327,14 @@ func TestBugBlueGreenStepWeightPromotion(t *testing.T) {
 }
 
 // Flagger announces the switch back to the primary.
-func TestBugPromotingRoutesAllTrafficToPrimaryEvent(t *testing.T) {
-	skipBug(t, "(compatibility) when stepWeightPromotion is 0, Flagger's runPromotionTrafficShift records "+
-		"\"Routing all traffic to primary\" before SetRoutes(100,0) (it appears in every Flagger event log "+
-		"between \"Copying ... template spec\" and \"Promotion completed!\"); promoting() emits nothing")
+func TestPromotingRoutesAllTrafficToPrimaryEvent(t *testing.T) {
 	cd := newCanary(withStatus(status(flaggerv1.CanaryPhasePromoting, 50, 0, 0)))
 	d := next(t, cd, observed(cd.Status), istio(), t0, &fakeChecks{})
 	equalLines(t, "actions", render(d.Actions), []string{"Event: Routing all traffic to primary", "SetRoutes 100/0"})
 }
 
 // muteAlert silences the alert of the hook that holds the gate, as in Flagger.
-func TestBugMuteAlertFollowsTheFailingHook(t *testing.T) {
-	skipBug(t, "alertUnlessMuted() alerts unless every webhook of the type in the spec is muted, and ignores "+
-		"which hook failed and HookResult.MuteAlert. With a muted gate that is closed next to an unmuted one "+
-		"that passes, Pennant alerts; Flagger only alerts when the failing webhook is not muted")
+func TestMuteAlertFollowsTheFailingHook(t *testing.T) {
 	cd := newCanary(withHooks(mutedHook("approval", flaggerv1.ConfirmRolloutHook), hook("tests", flaggerv1.ConfirmRolloutHook)),
 		withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded)))
 	d := next(t, cd, observed(cd.Status), istio(), t0, &fakeChecks{fail: map[string]string{"approval": "403"}})
@@ -2375,13 +2342,5 @@ func TestBugMuteAlertFollowsTheFailingHook(t *testing.T) {
 		if a.Kind == Alert {
 			t.Errorf("alert for a muted gate: %v", render(d.Actions))
 		}
-	}
-}
-
-// skipBug skips a test that pins a known machine bug; set CANARY_BUGS=1 to run them.
-func skipBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CANARY_BUGS") == "" {
-		t.Skip("BUG: " + why)
 	}
 }

@@ -41,6 +41,12 @@ type Observation struct {
 	Routes          Routes
 	// LastTick is when the last analysis step ran (zero: never in this process).
 	LastTick time.Time
+	// LastWait is when the last "Waiting for ... rollout to finish" event was recorded.
+	LastWait time.Time
+	// CanaryLastReady is when the canary was last seen ready (zero: not in this process). The
+	// canary's progress deadline counts from it, so that a canary held long by a gate is not
+	// rolled back the moment it is briefly unready.
+	CanaryLastReady time.Time
 }
 
 // HookResult is the outcome of one webhook call.
@@ -121,6 +127,10 @@ type Decision struct {
 	Actions []Action
 	// Ticked is true when an analysis step ran; the controller remembers Now as LastTick.
 	Ticked bool
+	// TickReset is true when a new revision starts its analysis: its first step is due at once.
+	TickReset bool
+	// Waited is true when a readiness wait was announced; the controller remembers Now as LastWait.
+	Waited bool
 	// RequeueAfter asks to be called again after that long (0: wait for a watch event).
 	RequeueAfter time.Duration
 	// Outcome is set when a release finished.

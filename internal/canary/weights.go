@@ -70,7 +70,8 @@ func nextStepWeight(a *flaggerv1.CanaryAnalysis, current int) int {
 	}
 	for _, w := range steps {
 		if w > current {
-			return min(totalWeight, w) - current
+			// At least 1, so that a ladder reaching past 100 still ends in a promotion.
+			return max(1, min(totalWeight, w)-current)
 		}
 	}
 	// Past the last step: a positive step so that the canary reaches 100 and promotes.

@@ -117,10 +117,7 @@ func TestNextStepWeight(t *testing.T) {
 }
 
 // At weight 100 the next step is 1 (reference §1.2: "returns 1 at 100 to force promotion").
-func TestBugNextStepWeightAt100WithOverflowingLadder(t *testing.T) {
-	skipBug(t, "(latent) nextStepWeight([20 60 120], 100) is 0, not 1: its second loop finds the rung 120 > 100 "+
-		"and returns min(100, 120)-100 = 0. Not observable through Next today, because weighted() promotes once "+
-		"the weight reaches maxWeight (capped at 100) and never asks for that step")
+func TestNextStepWeightAt100WithOverflowingLadder(t *testing.T) {
 	a := flaggerv1.CanaryAnalysis{StepWeights: []int{20, 60, 120}}
 	if got := nextStepWeight(&a, 100); got != 1 {
 		t.Errorf("nextStepWeight(100) = %d, want 1", got)

@@ -52,9 +52,10 @@ type CanaryReconciler struct {
 	Options     Options
 	Now         func() time.Time
 
-	// ticks remembers when each canary last ran an analysis step. It is memory only: after a
+	// ticks remembers when each canary last ran an analysis step, waits when it last announced a
+	// readiness wait and readySeen when its canary was last ready. They are memory only: after a
 	// restart the next step simply runs at once.
-	ticks sync.Map
+	ticks, waits, readySeen sync.Map
 	// written holds each canary's last status write until the cache has caught up with it.
 	written sync.Map
 }
@@ -75,8 +76,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	cd := &flaggerv1.Canary{}
 	if err := r.Client.Get(ctx, req.NamespacedName, cd); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.ticks.Delete(req.NamespacedName)
-			r.written.Delete(req.NamespacedName)
+			r.forget(req.NamespacedName)
 			r.Metrics.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -124,11 +124,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
 		return ctrl.Result{}, err
 	}
-	if decision.Ticked {
-		r.ticks.Store(key(cd), now)
-	} else if decision.Status.Phase != cd.Status.Phase && decision.Status.Phase == flaggerv1.CanaryPhaseProgressing {
-		r.ticks.Delete(key(cd))
-	}
+	r.remember(cd, decision, now)
 	if err := r.writeStatus(ctx, cd, decision.Status); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -40,7 +40,7 @@ func (r *CanaryReconciler) finalize(ctx context.Context, cd *flaggerv1.Canary) (
 	if err := r.Client.Patch(ctx, cd, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	r.ticks.Delete(key(cd))
+	r.forget(key(cd))
 	r.Metrics.Forget(cd.Namespace, cd.Name)
 	return ctrl.Result{}, nil
 }

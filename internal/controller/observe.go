@@ -2,9 +2,11 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
@@ -42,12 +44,43 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 		return obs, err
 	}
 	obs.Routes = canary.Routes{Primary: p, Canary: c, Mirrored: mirrored}
-	if t, ok := r.ticks.Load(key(cd)); ok {
-		obs.LastTick = t.(time.Time)
+	if obs.Canary.Ready {
+		r.readySeen.Store(key(cd), r.Now())
 	}
+	obs.LastTick = loadTime(&r.ticks, key(cd))
+	obs.LastWait = loadTime(&r.waits, key(cd))
+	obs.CanaryLastReady = loadTime(&r.readySeen, key(cd))
 	return obs, nil
 }
 
 func readiness(r workload.Readiness) canary.Readiness {
 	return canary.Readiness{Ready: r.Ready, Failed: r.Failed, Message: r.Message}
+}
+
+func loadTime(m *sync.Map, k types.NamespacedName) time.Time {
+	if t, ok := m.Load(k); ok {
+		return t.(time.Time)
+	}
+	return time.Time{}
+}
+
+// remember keeps the timestamps the machine asked for.
+func (r *CanaryReconciler) remember(cd *flaggerv1.Canary, d canary.Decision, now time.Time) {
+	k := key(cd)
+	switch {
+	case d.TickReset:
+		r.ticks.Delete(k)
+	case d.Ticked:
+		r.ticks.Store(k, now)
+	}
+	if d.Waited {
+		r.waits.Store(k, now)
+	}
+}
+
+// forget drops what is remembered of a deleted canary.
+func (r *CanaryReconciler) forget(k types.NamespacedName) {
+	for _, m := range []*sync.Map{&r.ticks, &r.waits, &r.readySeen, &r.written} {
+		m.Delete(k)
+	}
 }
