@@ -436,8 +436,8 @@ type CanaryWebhook struct {
 	// +optional
 	Type HookType `json:"type,omitempty"`
 	// +optional
-	MuteAlert bool `json:"muteAlert,omitempty"`
-	URL string `json:"url"`
+	MuteAlert bool   `json:"muteAlert,omitempty"`
+	URL       string `json:"url"`
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
