@@ -3,6 +3,8 @@ package v1beta1
 import (
 	"fmt"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // GetAnalysis returns spec.analysis, falling back to the deprecated spec.canaryAnalysis.
@@ -91,4 +93,18 @@ func (c *Canary) Key() string {
 // SkipAnalysis reports whether new revisions are promoted without analysis.
 func (c *Canary) SkipAnalysis() bool {
 	return c.Spec.SkipAnalysis || c.GetAnalysis() == nil
+}
+
+// OwnerReference makes the canary the controller of an object it generates, so that deleting the
+// Canary garbage-collects it.
+func (c *Canary) OwnerReference() metav1.OwnerReference {
+	controller := true
+	return metav1.OwnerReference{
+		APIVersion:         GroupVersion.String(),
+		Kind:               CanaryKind,
+		Name:               c.Name,
+		UID:                c.UID,
+		Controller:         &controller,
+		BlockOwnerDeletion: &controller,
+	}
 }

@@ -3,17 +3,20 @@ package controller_test
 import (
 	"context"
 	"fmt"
-	"github.com/go-logr/logr"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -29,16 +32,18 @@ import (
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	os.Exit(testenv.Main(m))
+	os.Exit(testenv.Main(m, testenv.WithSharedCRDs("keda.yaml")))
 }
 
 // fixture is one test's namespace on the local control plane with a running controller.
 type fixture struct {
-	t   *testing.T
-	env *testenv.Env
-	ns  string
-	c   client.Client
-	ctx context.Context
+	// requests counts the controller's API requests (not the test's own).
+	requests *atomic.Int64
+	t        *testing.T
+	env      *testenv.Env
+	ns       string
+	c        client.Client
+	ctx      context.Context
 }
 
 // newFixture starts the canary controller for a fresh namespace on the local control plane.
@@ -48,10 +53,14 @@ func newFixture(t *testing.T) *fixture {
 	env.RequireCluster(t)
 	ns := env.NewNamespace(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	requests := &atomic.Int64{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, requests} })
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Client:  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		// Each test runs its own manager in this process: controller names repeat.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -78,7 +87,17 @@ func newFixture(t *testing.T) *fixture {
 			t.Error("manager did not stop")
 		}
 	})
-	return &fixture{t: t, env: env, ns: ns, c: env.Client, ctx: ctx}
+	return &fixture{requests: requests, t: t, env: env, ns: ns, c: env.Client, ctx: ctx}
+}
+
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
 }
 
 func (f *fixture) create(objs ...client.Object) {

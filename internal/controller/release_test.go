@@ -280,3 +280,21 @@ func (f *fixture) waitGone(name string, obj interface {
 		return !f.exists(name, &flaggerv1.Canary{}), name + " still exists"
 	})
 }
+
+func TestSteadyStateReconcilesMakeNoAPIRequests(t *testing.T) {
+	f := newFixture(t)
+	f.create(podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 1))
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	time.Sleep(time.Second) // initialization's own events and status write settle
+
+	before := f.requests.Load()
+	// Each annotation change wakes the canary; a settled canary must decide from the cache alone.
+	for i := range 5 {
+		cd := &flaggerv1.Canary{}
+		f.update("podinfo", cd, func() { cd.Annotations = map[string]string{"touch": itoa(int32(i))} })
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := f.requests.Load() - before; got != 0 {
+		t.Errorf("the controller made %d API requests for 5 reconciles of a settled canary, want 0", got)
+	}
+}

@@ -189,7 +189,7 @@ func desiredService(cd *flaggerv1.Canary, g generatedService, label string, disc
 			Namespace:       cd.Namespace,
 			Labels:          serviceLabels(g, label),
 			Annotations:     serviceAnnotations(g),
-			OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(cd)},
+			OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()},
 		},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
@@ -354,15 +354,4 @@ func keepKeys(desired, current map[string]string, unmanaged []string) map[string
 		}
 	}
 	return out
-}
-
-func canaryOwnerRef(cd *flaggerv1.Canary) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion:         flaggerv1.GroupVersion.String(),
-		Kind:               flaggerv1.CanaryKind,
-		Name:               cd.Name,
-		UID:                cd.UID,
-		Controller:         ptr.To(true),
-		BlockOwnerDeletion: ptr.To(true),
-	}
 }

@@ -194,7 +194,7 @@ func TestOwnedServiceUpdateKeepsUnmanagedAndAllocated(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "podinfo-primary", Namespace: ns,
 			Labels:          map[string]string{"app": "podinfo-primary", "external": "yes", "stale": "x"},
 			Annotations:     map[string]string{"cloud.example.com/lb": "keep", "old": "drop"},
-			OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(cd)}},
+			OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()}},
 		Spec: corev1.ServiceSpec{
 			Type:       corev1.ServiceTypeNodePort,
 			ClusterIP:  "10.0.0.7",
@@ -264,7 +264,7 @@ func TestServiceOfAnotherCanaryIsAnError(t *testing.T) {
 	other := newCanary()
 	other.Name = "other"
 	existing := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "podinfo-canary", Namespace: ns,
-		OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(other)}}}
+		OwnerReferences: []metav1.OwnerReference{other.OwnerReference()}}}
 	r, _ := newRouter(t, fixedSelector(nil), existing)
 	err := r.Initialize(context.Background(), newCanary())
 	if err == nil || !strings.Contains(err.Error(), "other") {

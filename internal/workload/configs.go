@@ -257,7 +257,7 @@ func (f *Factory) desiredConfigCopy(cd *flaggerv1.Canary, src client.Object) cli
 		Namespace:       src.GetNamespace(),
 		Labels:          copiedMetadata(src.GetLabels(), f.opts.IncludeLabelPrefix),
 		Annotations:     copiedMetadata(src.GetAnnotations(), f.opts.IncludeLabelPrefix),
-		OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(cd)},
+		OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()},
 	}
 	if s, ok := src.(*corev1.Secret); ok {
 		return &corev1.Secret{ObjectMeta: meta, Type: s.Type, Data: s.Data}

@@ -63,7 +63,7 @@ func primaryHPA(cd *flaggerv1.Canary, target *autoscalingv2.HorizontalPodAutosca
 			Namespace:       target.Namespace,
 			Labels:          withoutFluxKeys(target.Labels),
 			Annotations:     withoutFluxKeys(target.Annotations),
-			OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(cd)},
+			OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()},
 		},
 		Spec: *spec,
 	}

@@ -99,19 +99,6 @@ func mergeInto(dst, src map[string]string) map[string]string {
 	return out
 }
 
-// canaryOwnerRef makes the Canary the controller of a generated object, so that deleting the Canary
-// garbage-collects it.
-func canaryOwnerRef(cd *flaggerv1.Canary) metav1.OwnerReference {
-	return metav1.OwnerReference{
-		APIVersion:         flaggerv1.GroupVersion.String(),
-		Kind:               flaggerv1.CanaryKind,
-		Name:               cd.Name,
-		UID:                cd.UID,
-		Controller:         ptr.To(true),
-		BlockOwnerDeletion: ptr.To(true),
-	}
-}
-
 // withCanaryOwner adds the Canary to the owners of an object shared between canaries (ConfigMap and
 // Secret copies). The first owner controls it; later canaries are added as plain owners.
 func withCanaryOwner(refs []metav1.OwnerReference, cd *flaggerv1.Canary) []metav1.OwnerReference {
@@ -120,7 +107,7 @@ func withCanaryOwner(refs []metav1.OwnerReference, cd *flaggerv1.Canary) []metav
 			return refs
 		}
 	}
-	ref := canaryOwnerRef(cd)
+	ref := cd.OwnerReference()
 	for _, r := range refs {
 		if ptr.Deref(r.Controller, false) {
 			ref.Controller = ptr.To(false)

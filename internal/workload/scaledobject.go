@@ -89,7 +89,7 @@ func primaryScaledObject(cd *flaggerv1.Canary, target *unstructured.Unstructured
 	so.SetNamespace(target.GetNamespace())
 	so.SetLabels(withoutFluxKeys(target.GetLabels()))
 	so.SetAnnotations(withoutPause(withoutFluxKeys(target.GetAnnotations())))
-	so.SetOwnerReferences([]metav1.OwnerReference{canaryOwnerRef(cd)})
+	so.SetOwnerReferences([]metav1.OwnerReference{cd.OwnerReference()})
 	so.Object["spec"] = spec
 	return so, nil
 }

@@ -90,7 +90,7 @@ func (c *serviceController) newCopy(cd *flaggerv1.Canary, target *corev1.Service
 			Namespace:       target.Namespace,
 			Labels:          copiedMetadata(target.Labels, c.f.opts.IncludeLabelPrefix),
 			Annotations:     annotations,
-			OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(cd)},
+			OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()},
 		},
 		Spec: copiedServiceSpec(target.Spec, nil),
 	}

@@ -94,7 +94,7 @@ func (f *Factory) primaryObjectMeta(cd *flaggerv1.Canary, target metav1.Object, 
 		Namespace:       target.GetNamespace(),
 		Labels:          labels,
 		Annotations:     annotations,
-		OwnerReferences: []metav1.OwnerReference{canaryOwnerRef(cd)},
+		OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()},
 	}
 }
 
