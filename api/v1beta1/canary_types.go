@@ -380,7 +380,22 @@ type CanaryMetric struct {
 	TemplateRef *CrossNamespaceRef `json:"templateRef,omitempty"`
 	// +optional
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+	// NoDataPolicy says what a query that returns no values means (Pennant): fail counts a failed
+	// check, as Flagger does (the default); skip passes this check for the tick; wait holds the
+	// analysis without counting a failure until data arrives or the progress deadline passes.
+	// +kubebuilder:validation:Enum=fail;skip;wait
+	// +optional
+	NoDataPolicy NoDataPolicy `json:"noDataPolicy,omitempty"`
 }
+
+// NoDataPolicy is how a metric check treats a query without values.
+type NoDataPolicy string
+
+const (
+	NoDataFail NoDataPolicy = "fail"
+	NoDataSkip NoDataPolicy = "skip"
+	NoDataWait NoDataPolicy = "wait"
+)
 
 // CanaryThresholdRange bounds a metric value.
 type CanaryThresholdRange struct {

@@ -2,6 +2,7 @@ package canary
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -20,6 +21,10 @@ func Next(ctx context.Context, in Input, checks Checks) Decision {
 	m := &machine{ctx: ctx, in: in, checks: checks, cd: in.Canary, obs: in.Observed}
 	m.d.Status = *in.Canary.Status.DeepCopy()
 	m.decide()
+	if m.pending {
+		// A check is still running: decide nothing now, all of it again once its result is in.
+		return Decision{Status: *in.Canary.Status.DeepCopy(), RequeueAfter: pendingRetry}
+	}
 	m.finish()
 	return m.d
 }
@@ -33,6 +38,10 @@ type machine struct {
 	d      Decision
 	// restarted is set when a new revision restarts the analysis, which restarts the deadline.
 	restarted bool
+	// pending is set when a check has not answered yet: the decision is dropped.
+	pending bool
+	// held is set when the analysis waits for data without counting a failure.
+	held bool
 }
 
 func (m *machine) decide() {
@@ -118,6 +127,9 @@ func (m *machine) configsChanged() bool {
 func (m *machine) startRollout() {
 	m.d.Ticked = true
 	open, muted := m.gate(flaggerv1.ConfirmRolloutHook, "Halt %s advancement waiting for approval %s", "Confirm-rollout check %s passed")
+	if m.pending {
+		return
+	}
 	if !open {
 		if m.d.Status.Phase != flaggerv1.CanaryPhaseWaiting {
 			m.setPhase(flaggerv1.CanaryPhaseWaiting)
@@ -184,6 +196,9 @@ func (m *machine) progress() {
 		m.rollback()
 		return
 	}
+	if m.pending {
+		return
+	}
 	if m.thresholdReached() {
 		return
 	}
@@ -194,6 +209,9 @@ func (m *machine) progress() {
 	m.d.Ticked = true
 	m.d.RequeueAfter = m.interval()
 	if !m.checksPassed() {
+		if m.pending || (m.held && !m.deadlineExceeded()) {
+			return
+		}
 		m.d.Status.FailedChecks++
 		m.thresholdReached()
 		return
@@ -222,11 +240,20 @@ func (m *machine) checksPassed() bool {
 	if !m.hooksPassed(flaggerv1.RolloutHook, "Halt %s advancement external check %s failed %v", "") {
 		return false
 	}
-	if err := m.checks.Analyze(m.ctx, m.cd); err != nil {
+	err := m.checks.Analyze(m.ctx, m.cd)
+	var hold *HoldError
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrPending):
+		m.pending = true
+	case errors.As(err, &hold):
+		m.held = true
+		m.warn("%s", hold.Message)
+	default:
 		m.warn("%s", err.Error())
-		return false
 	}
-	return true
+	return false
 }
 
 func (m *machine) advance() {
@@ -248,7 +275,11 @@ func (m *machine) weighted(a *flaggerv1.CanaryAnalysis) {
 		step := nextStepWeight(a, current)
 		mirrorStep := a.Mirror && current == 0
 		if !mirrorStep {
-			if open, muted := m.gate(flaggerv1.ConfirmTrafficIncreaseHook, "Halt %s advancement waiting for traffic increase approval %s", ""); !open {
+			open, muted := m.gate(flaggerv1.ConfirmTrafficIncreaseHook, "Halt %s advancement waiting for traffic increase approval %s", "")
+			if m.pending {
+				return
+			}
+			if !open {
 				m.alertUnless(muted, flaggerv1.SeverityWarn, "Canary traffic increase is waiting for approval.")
 				return
 			}
@@ -317,8 +348,8 @@ func (m *machine) promoteWhenConfirmed() {
 
 func (m *machine) confirmPromotion() bool {
 	open, muted := m.gate(flaggerv1.ConfirmPromotionHook, "Halt %s advancement waiting for promotion approval %s", "Confirm-promotion check %s passed")
-	if open {
-		return true
+	if open || m.pending {
+		return open && !m.pending
 	}
 	if m.d.Status.Phase != flaggerv1.CanaryPhaseWaitingPromotion {
 		m.setPhase(flaggerv1.CanaryPhaseWaitingPromotion)
@@ -420,7 +451,7 @@ func (m *machine) rollback() {
 }
 
 func (m *machine) rollbackRequested() bool {
-	for _, r := range m.checks.RunHooks(m.ctx, m.cd, flaggerv1.RollbackHook, m.d.Status.Phase) {
+	for _, r := range m.hooks(flaggerv1.RollbackHook) {
 		if r.Err == nil {
 			return true
 		}
@@ -428,11 +459,21 @@ func (m *machine) rollbackRequested() bool {
 	return false
 }
 
+// hooks runs the webhooks of a type; while they are still running it marks the decision pending.
+func (m *machine) hooks(hook flaggerv1.HookType) []HookResult {
+	results, err := m.checks.RunHooks(m.ctx, m.cd, hook, m.d.Status.Phase)
+	if err != nil {
+		m.pending = true
+		return nil
+	}
+	return results
+}
+
 // gate runs the hooks of a gate type; it is open when all of them pass, and muted when every hook
 // that holds it asks for no alert.
 func (m *machine) gate(hook flaggerv1.HookType, haltFormat, passFormat string) (open, muted bool) {
 	open, muted = true, true
-	for _, r := range m.checks.RunHooks(m.ctx, m.cd, hook, m.d.Status.Phase) {
+	for _, r := range m.hooks(hook) {
 		if r.Err != nil {
 			m.warn(haltFormat, m.cd.Key(), r.Name)
 			open = false
@@ -446,7 +487,11 @@ func (m *machine) gate(hook flaggerv1.HookType, haltFormat, passFormat string) (
 
 // hooksPassed runs check hooks whose failures count as failed checks.
 func (m *machine) hooksPassed(hook flaggerv1.HookType, failFormat, passFormat string) bool {
-	for _, r := range m.checks.RunHooks(m.ctx, m.cd, hook, m.d.Status.Phase) {
+	results := m.hooks(hook)
+	if m.pending {
+		return false
+	}
+	for _, r := range results {
 		if r.Err != nil {
 			m.warn(failFormat, m.cd.Key(), r.Name, r.Err)
 			return false

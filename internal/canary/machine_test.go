@@ -47,6 +47,8 @@ type fakeChecks struct {
 	rollback map[string]bool
 	// analyze answers the n-th Analyze call (from 1); nil passes every call.
 	analyze func(n int) error
+	// pending makes hooks of these types report that they are still running.
+	pending map[flaggerv1.HookType]bool
 
 	// calls lists, in order, the hook types that had webhooks to call and "analyze".
 	calls []string
@@ -55,10 +57,13 @@ type fakeChecks struct {
 	analyzed int
 }
 
-func (f *fakeChecks) RunHooks(_ context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) []HookResult {
+func (f *fakeChecks) RunHooks(_ context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) ([]HookResult, error) {
+	if f.pending[hook] {
+		return nil, ErrPending
+	}
 	a := cd.GetAnalysis()
 	if a == nil {
-		return nil
+		return nil, nil
 	}
 	var out []HookResult
 	for _, w := range a.Webhooks {
@@ -83,7 +88,7 @@ func (f *fakeChecks) RunHooks(_ context.Context, cd *flaggerv1.Canary, hook flag
 		f.calls = append(f.calls, string(hook))
 		f.phases = append(f.phases, phase)
 	}
-	return out
+	return out, nil
 }
 
 func (f *fakeChecks) Analyze(_ context.Context, _ *flaggerv1.Canary) error {
@@ -2342,5 +2347,68 @@ func TestMuteAlertFollowsTheFailingHook(t *testing.T) {
 		if a.Kind == Alert {
 			t.Errorf("alert for a muted gate: %v", render(d.Actions))
 		}
+	}
+}
+
+// A check still running in the background leaves the canary exactly as it was: no actions, no
+// status change, a fallback requeue.
+func TestPendingChecksDecideNothing(t *testing.T) {
+	cases := []struct {
+		name   string
+		canary *flaggerv1.Canary
+		checks *fakeChecks
+	}{
+		{"confirm-rollout pending", newCanary(withHooks(hook("approval", flaggerv1.ConfirmRolloutHook)), withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded))),
+			&fakeChecks{pending: map[flaggerv1.HookType]bool{flaggerv1.ConfirmRolloutHook: true}}},
+		{"pre-rollout pending on the first step", newCanary(withHooks(hook("smoke", flaggerv1.PreRolloutHook)), withStatus(status(flaggerv1.CanaryPhaseProgressing, 0, 0, 0))),
+			&fakeChecks{pending: map[flaggerv1.HookType]bool{flaggerv1.PreRolloutHook: true}}},
+		{"rollback hook pending", newCanary(withHooks(hook("abort", flaggerv1.RollbackHook)), withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))),
+			&fakeChecks{pending: map[flaggerv1.HookType]bool{flaggerv1.RollbackHook: true}}},
+		{"analysis pending", newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))),
+			&fakeChecks{analyze: func(int) error { return ErrPending }}},
+		{"confirm-promotion pending", newCanary(withHooks(hook("approve", flaggerv1.ConfirmPromotionHook)), withStatus(status(flaggerv1.CanaryPhaseProgressing, 50, 0, 0))),
+			&fakeChecks{pending: map[flaggerv1.HookType]bool{flaggerv1.ConfirmPromotionHook: true}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := observed(tc.canary.Status)
+			obs.Revision = "rev2"
+			if tc.canary.Status.Phase == flaggerv1.CanaryPhaseProgressing {
+				obs.Revision = tc.canary.Status.LastAppliedSpec
+			}
+			d := next(t, tc.canary, obs, istio(), t0, tc.checks)
+			if len(d.Actions) != 0 || d.Ticked || d.Outcome != OutcomeNone {
+				t.Errorf("pending check produced %v (ticked %v)", render(d.Actions), d.Ticked)
+			}
+			if !reflect.DeepEqual(d.Status, tc.canary.Status) {
+				t.Errorf("status changed while a check is pending:\n got %+v\nwant %+v", d.Status, tc.canary.Status)
+			}
+			if d.RequeueAfter <= 0 {
+				t.Error("no fallback requeue while a check is pending")
+			}
+		})
+	}
+}
+
+// noDataPolicy wait holds the analysis: a warning, no failed check, no step; past the progress
+// deadline the hold counts as a failed check.
+func TestHeldAnalysis(t *testing.T) {
+	hold := func(int) error {
+		return &HoldError{Message: "Halt podinfo.test advancement: no data yet for request-success-rate"}
+	}
+	st := status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0)
+	st.LastTransitionTime = metav1.NewTime(t0.Add(-30 * time.Second))
+	cd := newCanary(withStatus(st))
+	d := next(t, cd, observed(st), istio(), t0, &fakeChecks{analyze: hold})
+	equalLines(t, "actions", render(d.Actions), []string{"Warning: Halt podinfo.test advancement: no data yet for request-success-rate"})
+	if d.Status.FailedChecks != 0 || d.Status.CanaryWeight != 10 || !d.Ticked {
+		t.Errorf("held tick: failedChecks %d weight %d ticked %v, want 0, 10, true", d.Status.FailedChecks, d.Status.CanaryWeight, d.Ticked)
+	}
+
+	st.LastTransitionTime = metav1.NewTime(t0.Add(-time.Hour))
+	cd = newCanary(withStatus(st))
+	d = next(t, cd, observed(st), istio(), t0, &fakeChecks{analyze: hold})
+	if d.Status.FailedChecks != 1 {
+		t.Errorf("a hold past the progress deadline must count as a failed check, failedChecks = %d", d.Status.FailedChecks)
 	}
 }

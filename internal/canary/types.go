@@ -58,10 +58,12 @@ type HookResult struct {
 
 // Checks runs gates, webhooks and metric analysis on the machine's behalf.
 type Checks interface {
-	// RunHooks calls every webhook of the type and reports each outcome.
-	RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) []HookResult
+	// RunHooks calls every webhook of the type and reports each outcome, or ErrPending while
+	// they still run.
+	RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) ([]HookResult, error)
 	// Analyze runs the metric checks; a non-nil error is the first failed check, worded for the event
-	// ("Halt podinfo.test advancement success rate 69.17% < 99%").
+	// ("Halt podinfo.test advancement success rate 69.17% < 99%"), ErrPending while they still run,
+	// or a *HoldError to hold the analysis without counting a failure.
 	Analyze(ctx context.Context, cd *flaggerv1.Canary) error
 }
 

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
@@ -47,7 +48,7 @@ func (r *CanaryReconciler) do(ctx context.Context, cd *flaggerv1.Canary, e env, 
 	case canary.Alert:
 		r.Notifier.Alert(ctx, cd, a.Severity, a.Message)
 	case canary.PostRollout:
-		r.postRollout(ctx, cd, a.Phase)
+		r.postRollout(cd, a.Phase)
 	default:
 		return fmt.Errorf("unknown action %q", a.Kind)
 	}
@@ -63,20 +64,26 @@ func (r *CanaryReconciler) promote(ctx context.Context, cd *flaggerv1.Canary, e 
 	return e.scaler.ReconcilePrimaryScaler(ctx, cd, false)
 }
 
-// postRollout calls the post-rollout hooks; their failures are reported, never acted upon.
-func (r *CanaryReconciler) postRollout(ctx context.Context, cd *flaggerv1.Canary, phase flaggerv1.CanaryPhase) {
-	a := cd.GetAnalysis()
-	if a == nil {
+// postRolloutTimeout bounds the background calls of post-rollout hooks.
+const postRolloutTimeout = 5 * time.Minute
+
+// postRollout calls the post-rollout hooks in the background; their failures are reported, never
+// acted upon.
+func (r *CanaryReconciler) postRollout(cd *flaggerv1.Canary, phase flaggerv1.CanaryPhase) {
+	hooks := webhooksOf(cd, flaggerv1.PostRolloutHook)
+	if len(hooks) == 0 {
 		return
 	}
-	for _, w := range a.Webhooks {
-		if w.Type != flaggerv1.PostRolloutHook {
-			continue
+	snapshot := cd.DeepCopy()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), postRolloutTimeout)
+		defer cancel()
+		for _, w := range hooks {
+			if err := r.Hooks.Call(ctx, snapshot, w, phase, webhooks.Metadata(w)); err != nil {
+				r.Announcer.Warn(snapshot, fmt.Sprintf("Post-rollout hook %s failed %v", w.Name, cleanError(err)))
+			} else {
+				r.Announcer.Info(snapshot, fmt.Sprintf("Post-rollout check %s passed", w.Name))
+			}
 		}
-		if err := r.Hooks.Call(ctx, cd, w, phase, webhooks.Metadata(w)); err != nil {
-			r.Announcer.Warn(cd, fmt.Sprintf("Post-rollout hook %s failed %v", w.Name, err))
-		} else {
-			r.Announcer.Info(cd, fmt.Sprintf("Post-rollout check %s passed", w.Name))
-		}
-	}
+	}()
 }

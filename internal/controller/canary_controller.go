@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
@@ -58,6 +59,9 @@ type CanaryReconciler struct {
 	ticks, waits, readySeen sync.Map
 	// written holds each canary's last status write until the cache has caught up with it.
 	written sync.Map
+	// checks runs webhooks and metric checks in the background; wakeups brings their late results.
+	checks  *backgroundChecks
+	wakeups chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=flagger.app,resources=canaries;metrictemplates;alertproviders,verbs=get;list;watch;update;patch
@@ -119,7 +123,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		Observed: obs,
 		Settings: canary.Settings{Provider: provider, MinInterval: r.Options.MinInterval},
 		Now:      now,
-	}, checks{hooks: r.Hooks, analyzer: r.Analyzer})
+	}, r.checks.forTick(cd, obs.LastTick))
 
 	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
 		return ctrl.Result{}, err

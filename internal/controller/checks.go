@@ -3,6 +3,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
@@ -14,8 +19,8 @@ type Analyzer interface {
 	Analyze(ctx context.Context, cd *flaggerv1.Canary) error
 }
 
-// NoMetricProviders is the analyzer until metric providers exist: it fails every canary that
-// declares metrics, so that nothing is promoted on checks that were never run.
+// NoMetricProviders fails every canary that declares metrics, so that nothing is promoted on
+// checks that were never run. It is used when no analyzer is configured.
 type NoMetricProviders struct{}
 
 // Analyze fails when the canary has metric checks.
@@ -32,38 +37,170 @@ type hookCaller interface {
 	Call(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.CanaryWebhook, phase flaggerv1.CanaryPhase, metadata map[string]string) error
 }
 
-// checks adapts webhooks and metric analysis to the phase machine.
-type checks struct {
+// quickAnswer is how long a reconcile waits for a check before leaving it to run in the background.
+const quickAnswer = 200 * time.Millisecond
+
+// backgroundChecks runs webhooks and metric analysis off the reconcile workers, so that a slow
+// webhook or metric backend never delays another canary. A check's result is kept for the tick it
+// was asked in; when a result comes in late, the canary is woken to use it.
+type backgroundChecks struct {
 	hooks    hookCaller
 	analyzer Analyzer
+	wake     func(types.NamespacedName)
+	timeout  time.Duration
+
+	mu   sync.Mutex
+	runs map[checkKey]*checkRun
 }
 
-var _ canary.Checks = checks{}
+// checkKey identifies a check within one tick of one revision of a canary.
+type checkKey struct {
+	canary   types.NamespacedName
+	what     string
+	phase    flaggerv1.CanaryPhase
+	revision string
+	tick     time.Time
+}
 
-func (c checks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) []canary.HookResult {
-	a := cd.GetAnalysis()
-	if a == nil {
-		return nil
+type checkRun struct {
+	done    chan struct{}
+	results []canary.HookResult
+	err     error
+}
+
+func newBackgroundChecks(hooks hookCaller, analyzer Analyzer, wake func(types.NamespacedName)) *backgroundChecks {
+	return &backgroundChecks{hooks: hooks, analyzer: analyzer, wake: wake, timeout: 5 * time.Minute, runs: map[checkKey]*checkRun{}}
+}
+
+// forTick returns the phase machine's view of the checks for a canary's current tick.
+func (b *backgroundChecks) forTick(cd *flaggerv1.Canary, tick time.Time) canary.Checks {
+	b.prune(key(cd), tick)
+	return tickChecks{b: b, tick: tick}
+}
+
+type tickChecks struct {
+	b    *backgroundChecks
+	tick time.Time
+}
+
+func (t tickChecks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) ([]canary.HookResult, error) {
+	selected := webhooksOf(cd, hook)
+	if len(selected) == 0 {
+		return nil, nil
 	}
-	var results []canary.HookResult
-	for _, w := range a.Webhooks {
-		if !hookMatches(w.Type, hook) {
+	run := t.b.start(t.key(cd, string(hook), phase), cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
+		return t.b.callAll(ctx, cd, selected, phase), nil
+	})
+	return t.b.answer(ctx, run)
+}
+
+func (t tickChecks) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
+	run := t.b.start(t.key(cd, "analysis", cd.Status.Phase), cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
+		return nil, t.b.analyzer.Analyze(ctx, cd)
+	})
+	_, err := t.b.answer(ctx, run)
+	return err
+}
+
+func (t tickChecks) key(cd *flaggerv1.Canary, what string, phase flaggerv1.CanaryPhase) checkKey {
+	return checkKey{canary: key(cd), what: what, phase: phase, revision: webhooks.Checksum(cd), tick: t.tick}
+}
+
+// start returns the run of a check, starting it in the background the first time it is asked for.
+func (b *backgroundChecks) start(k checkKey, cd *flaggerv1.Canary, fn func(context.Context, *flaggerv1.Canary) ([]canary.HookResult, error)) *checkRun {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if run, ok := b.runs[k]; ok {
+		return run
+	}
+	run := &checkRun{done: make(chan struct{})}
+	b.runs[k] = run
+	snapshot := cd.DeepCopy()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		defer cancel()
+		run.results, run.err = fn(ctx, snapshot)
+		close(run.done)
+		b.wake(k.canary)
+	}()
+	return run
+}
+
+// answer waits briefly for a run, then reports it as pending.
+func (b *backgroundChecks) answer(ctx context.Context, run *checkRun) ([]canary.HookResult, error) {
+	timer := time.NewTimer(quickAnswer)
+	defer timer.Stop()
+	select {
+	case <-run.done:
+		return run.results, run.err
+	case <-timer.C:
+		return nil, canary.ErrPending
+	case <-ctx.Done():
+		return nil, canary.ErrPending
+	}
+}
+
+// prune forgets the finished checks of a canary's earlier ticks.
+func (b *backgroundChecks) prune(c types.NamespacedName, tick time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, run := range b.runs {
+		if k.canary != c || k.tick.Equal(tick) {
 			continue
 		}
-		err := c.hooks.Call(ctx, cd, w, phase, webhooks.Metadata(w))
-		results = append(results, canary.HookResult{Name: w.Name, Err: err, MuteAlert: w.MuteAlert})
+		select {
+		case <-run.done:
+			delete(b.runs, k)
+		default:
+		}
+	}
+}
+
+// forget drops every check of a deleted canary.
+func (b *backgroundChecks) forget(c types.NamespacedName) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.runs {
+		if k.canary == c {
+			delete(b.runs, k)
+		}
+	}
+}
+
+// callAll calls webhooks one after the other, as Flagger does, and reports each outcome.
+func (b *backgroundChecks) callAll(ctx context.Context, cd *flaggerv1.Canary, hooks []flaggerv1.CanaryWebhook, phase flaggerv1.CanaryPhase) []canary.HookResult {
+	results := make([]canary.HookResult, 0, len(hooks))
+	for _, w := range hooks {
+		err := b.hooks.Call(ctx, cd, w, phase, webhooks.Metadata(w))
+		results = append(results, canary.HookResult{Name: w.Name, Err: cleanError(err), MuteAlert: w.MuteAlert})
 	}
 	return results
 }
 
-func (c checks) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
-	return c.analyzer.Analyze(ctx, cd)
+// cleanError keeps webhook error texts to one line for events.
+func cleanError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	return fmt.Errorf("%s", msg)
 }
 
-// hookMatches treats an empty webhook type as rollout, as Flagger does.
-func hookMatches(have, want flaggerv1.HookType) bool {
-	if have == "" {
-		have = flaggerv1.RolloutHook
+// webhooksOf lists the canary's webhooks of a type; an empty type means rollout, as in Flagger.
+func webhooksOf(cd *flaggerv1.Canary, hook flaggerv1.HookType) []flaggerv1.CanaryWebhook {
+	a := cd.GetAnalysis()
+	if a == nil {
+		return nil
 	}
-	return have == want
+	var out []flaggerv1.CanaryWebhook
+	for _, w := range a.Webhooks {
+		typ := w.Type
+		if typ == "" {
+			typ = flaggerv1.RolloutHook
+		}
+		if typ == hook {
+			out = append(out, w)
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/controller"
 )
 
 // gate is a webhook on loopback that refuses until opened, like the load tester's /gate/check.
@@ -63,5 +64,33 @@ func TestConfirmRolloutGateHoldsCanaryInWaiting(t *testing.T) {
 	f.get("podinfo-primary", primary)
 	if got := image(primary.Spec.Template.Spec); got != "ghcr.io/stefanprodan/podinfo:6.0.1" {
 		t.Errorf("primary image = %q, want 6.0.1", got)
+	}
+}
+
+func TestSlowWebhookDoesNotDelayOtherCanaries(t *testing.T) {
+	// One reconcile worker: a webhook call made on it would hold every other canary.
+	f := newFixture(t, func(c *controller.Config) { c.Options.MaxConcurrentReconciles = 1 })
+	hanging := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hanging:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(hanging) })
+
+	stuck := blueGreenCanary("stuck", "Deployment", 1)
+	stuck.Spec.Analysis.Webhooks = []flaggerv1.CanaryWebhook{{Name: "slow-gate", Type: flaggerv1.ConfirmRolloutHook, URL: slow.URL, Timeout: "50s"}}
+	f.create(podinfoDeployment("stuck", 1), stuck, podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 2))
+	f.waitPhase("stuck", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+
+	f.setImage("stuck", "ghcr.io/stefanprodan/podinfo:6.0.1")
+	time.Sleep(time.Second) // the slow gate is being called
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1")
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded, 20*time.Second)
+	if got := f.canary("stuck").Status.Phase; got != flaggerv1.CanaryPhaseInitialized {
+		t.Errorf("the canary behind the hanging gate is %q, want it still Initialized", got)
 	}
 }

@@ -47,16 +47,16 @@ type fixture struct {
 }
 
 // newFixture starts the canary controller for a fresh namespace on the local control plane.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, tweaks ...func(*controller.Config)) *fixture {
 	t.Helper()
 	env := testenv.Start(t)
 	env.RequireCluster(t)
 	ns := env.NewNamespace(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	requests := &atomic.Int64{}
-	cfg := rest.CopyConfig(env.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, requests} })
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	restCfg := rest.CopyConfig(env.Config)
+	restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, requests} })
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
@@ -67,10 +67,14 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := controller.NewCanaryReconciler(mgr, controller.Config{
+	cfg := controller.Config{
 		Options:  controller.Options{MeshProvider: "kubernetes", MinInterval: 200 * time.Millisecond, MaxConcurrentReconciles: 2},
 		Workload: workload.Options{EnableConfigTracking: true, FieldOwner: "flagger"},
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
+	r := controller.NewCanaryReconciler(mgr, cfg)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}

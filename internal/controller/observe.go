@@ -83,4 +83,7 @@ func (r *CanaryReconciler) forget(k types.NamespacedName) {
 	for _, m := range []*sync.Map{&r.ticks, &r.waits, &r.readySeen, &r.written} {
 		m.Delete(k)
 	}
+	if r.checks != nil {
+		r.checks.forget(k)
+	}
 }

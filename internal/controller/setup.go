@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -10,9 +12,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -27,6 +31,8 @@ const (
 // SetupWithManager registers the indexes and watches: canaries (spec changes), their targets,
 // primaries, Services, autoscalers and tracked ConfigMaps/Secrets.
 func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.wakeups = make(chan event.GenericEvent, wakeupBuffer)
+	r.checks = newBackgroundChecks(r.Hooks, r.Analyzer, r.wakeUp)
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &flaggerv1.Canary{}, targetIndex, func(o client.Object) []string {
 		cd := o.(*flaggerv1.Canary)
@@ -57,6 +63,7 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Watches(&corev1.ConfigMap{}, r.byIndex(configIndex, "configmap")).
 		Watches(&corev1.Secret{}, r.byIndex(configIndex, "secret")).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.byIndex(autoscalerIndex, "HorizontalPodAutoscaler")).
+		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Options.MaxConcurrentReconciles)}).
 		Named("canary").
 		Complete(r)
@@ -88,4 +95,18 @@ func (r *CanaryReconciler) byIndex(index, prefix string) handler.EventHandler {
 		}
 		return reqs
 	})
+}
+
+// wakeupBuffer bounds the background results waiting to wake their canaries; when it is full the
+// machine's fallback requeue picks the result up instead.
+const wakeupBuffer = 1024
+
+// wakeUp enqueues a canary whose background check has finished, without ever blocking.
+func (r *CanaryReconciler) wakeUp(k types.NamespacedName) {
+	cd := &flaggerv1.Canary{}
+	cd.Name, cd.Namespace = k.Name, k.Namespace
+	select {
+	case r.wakeups <- event.GenericEvent{Object: cd}:
+	default:
+	}
 }
