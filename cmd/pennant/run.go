@@ -15,10 +15,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/controller"
+	"github.com/pennant/pennant/internal/telemetry"
 	"github.com/pennant/pennant/internal/workload"
 )
 
@@ -62,7 +64,12 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	r := newReconciler(mgr, o)
+	recorder, err := telemetry.NewRecorder(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	recorder.SetInfo(version, o.meshProvider)
+	r := newReconciler(mgr, o, recorder)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the canary controller: %w", err)
 	}
@@ -71,8 +78,9 @@ func run(ctx context.Context, o options) error {
 }
 
 // newReconciler wires the canary controller from the flags.
-func newReconciler(mgr ctrl.Manager, o options) *controller.CanaryReconciler {
+func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) *controller.CanaryReconciler {
 	return controller.NewCanaryReconciler(mgr, controller.Config{
+		Metrics: recorder,
 		Options: controller.Options{
 			MeshProvider:            o.meshProvider,
 			MinInterval:             o.minAnalysisInterval,

@@ -82,8 +82,12 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if apierrors.IsNotFound(err) {
 			r.forget(req.NamespacedName)
 			r.Metrics.Forget(req.Namespace, req.Name)
+			r.countCanaries(ctx)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if cd.Status.Phase == "" {
+		r.countCanaries(ctx)
 	}
 	if r.staleCache(cd) {
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
@@ -125,6 +129,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		Now:      now,
 	}, r.checks.forTick(cd, obs.LastTick))
 
+	r.Metrics.SetWeight(cd, obs.Routes.Primary, obs.Routes.Canary)
 	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -133,6 +138,9 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		return ctrl.Result{}, err
 	}
 	r.Metrics.Observe(cd, decision, provider)
+	if decision.Ticked {
+		r.Metrics.ObserveDuration(cd, r.Now().Sub(now))
+	}
 	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
 }
 
@@ -226,6 +234,7 @@ func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Cana
 func (r *CanaryReconciler) invalid(ctx context.Context, cd *flaggerv1.Canary, reason, msg string) error {
 	st := *cd.Status.DeepCopy()
 	canary.SetInvalid(&st, cd, reason, msg, r.Now())
+	r.Metrics.Observe(cd, canary.Decision{Status: st}, r.provider(cd))
 	if equality.Semantic.DeepEqual(withoutTimes(st), withoutTimes(cd.Status)) {
 		return nil
 	}
@@ -253,4 +262,12 @@ func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1.Cana
 		return true, err
 	}
 	return false, nil
+}
+
+// countCanaries refreshes the per-namespace canary counts from the cache when canaries come and go.
+func (r *CanaryReconciler) countCanaries(ctx context.Context) {
+	var list flaggerv1.CanaryList
+	if err := r.Client.List(ctx, &list); err == nil {
+		r.Metrics.SetCanaryTotals(list.Items)
+	}
 }
