@@ -80,7 +80,8 @@ func run(ctx context.Context, o options) error {
 // newReconciler wires the canary controller from the flags.
 func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) *controller.CanaryReconciler {
 	return controller.NewCanaryReconciler(mgr, controller.Config{
-		Metrics: recorder,
+		Metrics:       recorder,
+		MetricsServer: o.metricsServer,
 		Options: controller.Options{
 			MeshProvider:            o.meshProvider,
 			MinInterval:             o.minAnalysisInterval,

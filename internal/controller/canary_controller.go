@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/analysis"
 	"github.com/pennant/pennant/internal/canary"
 	"github.com/pennant/pennant/internal/notify"
 	"github.com/pennant/pennant/internal/router"
@@ -57,6 +58,8 @@ type CanaryReconciler struct {
 	// readiness wait and readySeen when its canary was last ready. They are memory only: after a
 	// restart the next step simply runs at once.
 	ticks, waits, readySeen sync.Map
+	// providersChecked remembers the canaries whose metric providers were checked at initialization.
+	providersChecked sync.Map
 	// written holds each canary's last status write until the cache has caught up with it.
 	written sync.Map
 	// checks runs webhooks and metric checks in the background; wakeups brings their late results.
@@ -117,6 +120,9 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	}
 	if err := r.ensure(ctx, cd, env); err != nil {
 		return r.targetProblem(ctx, cd, err)
+	}
+	if initializing(cd) && !cd.SkipAnalysis() {
+		r.checkProviders(cd)
 	}
 	obs, err := r.observe(ctx, cd, env)
 	if err != nil {
@@ -270,4 +276,25 @@ func (r *CanaryReconciler) countCanaries(ctx context.Context) {
 	if err := r.Client.List(ctx, &list); err == nil {
 		r.Metrics.SetCanaryTotals(list.Items)
 	}
+}
+
+// providerCheckTimeout bounds the metric provider check made when a canary initializes.
+const providerCheckTimeout = 30 * time.Second
+
+// checkProviders tells, once per canary and in the background, whether its metric backends answer,
+// as Flagger does when a canary initializes. It only informs: the analysis itself fails safe.
+func (r *CanaryReconciler) checkProviders(cd *flaggerv1.Canary) {
+	if _, done := r.providersChecked.LoadOrStore(key(cd), true); done {
+		return
+	}
+	snapshot := cd.DeepCopy()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), providerCheckTimeout)
+		defer cancel()
+		if err := r.Analyzer.CheckProviderAvailability(ctx, snapshot); err != nil {
+			r.Announcer.Warn(snapshot, err.Error())
+			return
+		}
+		r.Announcer.Info(snapshot, analysis.ProvidersAvailableMessage)
+	}()
 }

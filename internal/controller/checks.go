@@ -17,19 +17,8 @@ import (
 // Analyzer runs a canary's metric checks; a non-nil error is the first failed check.
 type Analyzer interface {
 	Analyze(ctx context.Context, cd *flaggerv1.Canary) error
-}
-
-// NoMetricProviders fails every canary that declares metrics, so that nothing is promoted on
-// checks that were never run. It is used when no analyzer is configured.
-type NoMetricProviders struct{}
-
-// Analyze fails when the canary has metric checks.
-func (NoMetricProviders) Analyze(_ context.Context, cd *flaggerv1.Canary) error {
-	a := cd.GetAnalysis()
-	if a == nil || len(a.Metrics) == 0 {
-		return nil
-	}
-	return fmt.Errorf("Halt %s advancement: metric %s cannot be checked: no metric provider is available", cd.Key(), a.Metrics[0].Name)
+	// CheckProviderAvailability tells whether the canary's metric backends answer.
+	CheckProviderAvailability(ctx context.Context, cd *flaggerv1.Canary) error
 }
 
 // hookCaller posts one webhook.

@@ -80,7 +80,7 @@ func (r *CanaryReconciler) remember(cd *flaggerv1.Canary, d canary.Decision, now
 
 // forget drops what is remembered of a deleted canary.
 func (r *CanaryReconciler) forget(k types.NamespacedName) {
-	for _, m := range []*sync.Map{&r.ticks, &r.waits, &r.readySeen, &r.written} {
+	for _, m := range []*sync.Map{&r.ticks, &r.waits, &r.readySeen, &r.written, &r.providersChecked} {
 		m.Delete(k)
 	}
 	if r.checks != nil {

@@ -5,6 +5,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/pennant/pennant/internal/analysis"
 	"github.com/pennant/pennant/internal/notify"
 	"github.com/pennant/pennant/internal/router"
 	"github.com/pennant/pennant/internal/webhooks"
@@ -15,8 +16,10 @@ import (
 type Config struct {
 	Options  Options
 	Workload workload.Options
-	// Notifier defaults to dropping alerts; Metrics to recording nothing; Analyzer to failing any
-	// canary that declares metric checks.
+	// MetricsServer is the Prometheus of the builtin checks (-metrics-server).
+	MetricsServer string
+	// Notifier defaults to dropping alerts; Metrics to recording nothing; Analyzer to the metric
+	// analysis of internal/analysis reading through the manager's cache.
 	Notifier notify.Notifier
 	Metrics  Recorder
 	Analyzer Analyzer
@@ -39,14 +42,18 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) *CanaryReconciler {
 		Options:     cfg.Options,
 		Now:         time.Now,
 	}
+	if r.Metrics == nil {
+		r.Metrics = NopRecorder{}
+	}
 	if r.Analyzer == nil {
-		r.Analyzer = NoMetricProviders{}
+		a := analysis.New(c, cfg.MetricsServer, cfg.Options.MeshProvider)
+		if o, ok := r.Metrics.(analysis.Observer); ok {
+			a.Observer = o
+		}
+		r.Analyzer = a
 	}
 	if r.Notifier == nil {
 		r.Notifier = notify.Nop{}
-	}
-	if r.Metrics == nil {
-		r.Metrics = NopRecorder{}
 	}
 	return r
 }

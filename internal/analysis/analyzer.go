@@ -1,0 +1,409 @@
+// Package analysis runs a canary's metric checks: the builtin request-success-rate and
+// request-duration checks (Flagger's PromQL for each mesh and ingress provider), MetricTemplates
+// and the deprecated inline queries, with Flagger's thresholds and event texts.
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/canary"
+	"github.com/pennant/pennant/internal/metrics"
+)
+
+// DefaultQueryTimeout bounds every query and every online check.
+const DefaultQueryTimeout = 10 * time.Second
+
+// ProvidersAvailableMessage is Flagger's event when every metric provider of a canary answers.
+const ProvidersAvailableMessage = "all the metrics providers are available!"
+
+// Observer receives the value of each metric check that read one: percentages for the success
+// rate, seconds for the request duration, the query's value for templates and inline queries.
+type Observer interface {
+	SetAnalysis(cd *flaggerv1.Canary, metric string, value float64)
+}
+
+// ProviderFactory builds the client of a metrics backend; defaultAddress is used when the spec
+// has no address. metrics.New is the production factory.
+type ProviderFactory func(spec flaggerv1.MetricTemplateProvider, defaultAddress string, credentials map[string][]byte) (metrics.Provider, error)
+
+// Analyzer runs the metric checks of a canary. Its zero value is not usable: Reader is required.
+type Analyzer struct {
+	// Reader reads MetricTemplates and their provider Secrets (the manager's cache in production).
+	Reader client.Reader
+	// MetricsServer is the Prometheus of the builtin checks and inline queries (-metrics-server);
+	// a canary's spec.metricsServer overrides it.
+	MetricsServer string
+	// MeshProvider is the -mesh-provider flag; a canary's spec.provider overrides it.
+	MeshProvider string
+	// NewProvider builds metric backends; nil means metrics.New.
+	NewProvider ProviderFactory
+	// Observer, when set, receives every value read (the telemetry recorder).
+	Observer Observer
+	// QueryTimeout bounds each query; zero means DefaultQueryTimeout.
+	QueryTimeout time.Duration
+}
+
+// New returns an Analyzer reading templates and secrets from reader.
+func New(reader client.Reader, metricsServer, meshProvider string) *Analyzer {
+	return &Analyzer{
+		Reader:        reader,
+		MetricsServer: metricsServer,
+		MeshProvider:  meshProvider,
+		NewProvider:   metrics.New,
+		QueryTimeout:  DefaultQueryTimeout,
+	}
+}
+
+// Analyze runs the canary's metric checks in spec order and returns the first failure, whose
+// message is the warning event (e.g. "Halt podinfo.test advancement success rate 69.17% < 99%").
+// A metric without data and with noDataPolicy wait yields a *canary.HoldError, returned only when
+// no other metric fails; noDataPolicy skip passes the metric for this tick.
+func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
+	spec := cd.GetAnalysis()
+	if spec == nil || len(spec.Metrics) == 0 {
+		return nil
+	}
+	r := a.newRun(cd)
+	var held error
+	for _, m := range spec.Metrics {
+		err := r.check(ctx, m)
+		if err == nil {
+			continue
+		}
+		var hold *canary.HoldError
+		if errors.As(err, &hold) {
+			if held == nil {
+				held = err
+			}
+			continue
+		}
+		return err
+	}
+	return held
+}
+
+// CheckProviderAvailability checks that the builtin Prometheus and the provider of each of the
+// canary's MetricTemplates answer (Flagger's checkMetricProviderAvailability, run while a canary
+// initializes). It returns nil when all do; the caller then reports ProvidersAvailableMessage.
+func (a *Analyzer) CheckProviderAvailability(ctx context.Context, cd *flaggerv1.Canary) error {
+	spec := cd.GetAnalysis()
+	if spec == nil {
+		return nil
+	}
+	r := a.newRun(cd)
+	builtinChecked := false
+	for _, m := range spec.Metrics {
+		switch {
+		case m.TemplateRef != nil:
+			t, p, err := r.templateProvider(ctx, m)
+			if err != nil {
+				return err
+			}
+			if err := a.online(ctx, p); err != nil {
+				return fmt.Errorf("%s in metric template %s.%s not available: %v", t.Spec.Provider.Type, t.Name, t.Namespace, err)
+			}
+		case m.Query != "" || isBuiltin(m.Name):
+			if builtinChecked {
+				continue
+			}
+			builtinChecked = true
+			p, err := r.prometheus()
+			if err != nil {
+				return err
+			}
+			if err := a.online(ctx, p); err != nil {
+				return fmt.Errorf("prometheus %s not available: %v", r.server, err)
+			}
+		}
+	}
+	return nil
+}
+
+func isBuiltin(name string) bool { return name == RequestSuccessRate || name == RequestDuration }
+
+func (a *Analyzer) factory() ProviderFactory {
+	if a.NewProvider != nil {
+		return a.NewProvider
+	}
+	return metrics.New
+}
+
+func (a *Analyzer) timeout() time.Duration {
+	if a.QueryTimeout > 0 {
+		return a.QueryTimeout
+	}
+	return DefaultQueryTimeout
+}
+
+// online runs a provider's online check within the query timeout.
+func (a *Analyzer) online(ctx context.Context, p metrics.Provider) error {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout())
+	defer cancel()
+	ok, err := p.IsOnline(ctx)
+	if err != nil {
+		return a.explain(ctx, err)
+	}
+	if !ok {
+		return errors.New("the online check failed")
+	}
+	return nil
+}
+
+// run is one analysis of one canary: the builtin Prometheus client is built once for all metrics.
+type run struct {
+	a        *Analyzer
+	cd       *flaggerv1.Canary
+	server   string
+	provider string
+	builtin  metrics.Provider
+}
+
+func (a *Analyzer) newRun(cd *flaggerv1.Canary) *run {
+	server := a.MetricsServer
+	if cd.Spec.MetricsServer != "" {
+		server = cd.Spec.MetricsServer
+	}
+	return &run{a: a, cd: cd, server: server, provider: a.metricsProvider(cd)}
+}
+
+// metricsProvider is the provider whose builtin queries apply, chosen as Flagger chooses it:
+// the canary's spec.provider, else -mesh-provider; but Linkerd's metrics when the canary names a
+// provider (an ingress, say) while Linkerd is the mesh.
+func (a *Analyzer) metricsProvider(cd *flaggerv1.Canary) string {
+	provider := a.MeshProvider
+	if cd.Spec.Provider != "" {
+		provider = cd.Spec.Provider
+		if strings.Contains(a.MeshProvider, "linkerd") {
+			provider = "linkerd"
+		}
+	}
+	if provider == "" {
+		provider = "istio"
+	}
+	return provider
+}
+
+// prometheus returns the client of the builtin checks and inline queries.
+func (r *run) prometheus() (metrics.Provider, error) {
+	if r.builtin != nil {
+		return r.builtin, nil
+	}
+	if r.server == "" {
+		return nil, errors.New("Error building Prometheus client: no address (set -metrics-server or spec.metricsServer)")
+	}
+	p, err := r.a.factory()(flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: r.server}, r.server, nil)
+	if err != nil {
+		return nil, fmt.Errorf("Error building Prometheus client for %s %v", r.server, err)
+	}
+	r.builtin = p
+	return p, nil
+}
+
+// check runs one metric. A templateRef wins over a query, and both over a builtin name.
+func (r *run) check(ctx context.Context, m flaggerv1.CanaryMetric) error {
+	switch {
+	case m.TemplateRef != nil:
+		return r.checkTemplate(ctx, m)
+	case m.Query != "":
+		return r.checkQuery(ctx, m)
+	case m.Name == RequestSuccessRate:
+		return r.checkSuccessRate(ctx, m)
+	case m.Name == RequestDuration:
+		return r.checkDuration(ctx, m)
+	default:
+		return fmt.Errorf("Metric query failed for %s: no usable metric: %s is not a builtin check (%s, %s) and has neither a templateRef nor a query",
+			m.Name, m.Name, RequestSuccessRate, RequestDuration)
+	}
+}
+
+func (r *run) observe(metric string, value float64) {
+	if r.a.Observer != nil {
+		r.a.Observer.SetAnalysis(r.cd, metric, value)
+	}
+}
+
+// query runs a query within the timeout and explains the errors that need it.
+func (r *run) query(ctx context.Context, p metrics.Provider, query string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.a.timeout())
+	defer cancel()
+	v, err := p.RunQuery(ctx, query)
+	if err != nil {
+		return 0, r.a.explain(ctx, err)
+	}
+	return v, nil
+}
+
+// explain says when a query timed out; the providers' errors say the rest (several series or a
+// range vector: metrics.ErrMultipleValuesReturned with the series named).
+func (a *Analyzer) explain(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s: %w", a.timeout(), err)
+	}
+	return err
+}
+
+// noData applies the metric's noDataPolicy to a query without values.
+func (r *run) noData(ctx context.Context, m flaggerv1.CanaryMetric, msg string) error {
+	switch m.NoDataPolicy {
+	case flaggerv1.NoDataSkip:
+		log.FromContext(ctx).Info("metric check skipped: no data and noDataPolicy skip", "canary", r.cd.Key(), "metric", m.Name, "reason", msg)
+		return nil
+	case flaggerv1.NoDataWait:
+		return &canary.HoldError{Message: msg + " (noDataPolicy wait: the analysis is held until data arrives)"}
+	default:
+		return errors.New(msg)
+	}
+}
+
+// builtinQuery runs a builtin check's query; ok is false when it gave no value, err then tells
+// why (nil when the metric is skipped for want of data).
+func (r *run) builtinQuery(ctx context.Context, m flaggerv1.CanaryMetric) (q builtinQueries, val float64, ok bool, err error) {
+	q = queriesFor(r.provider)
+	query, err := q.render(m.Name, NewModel(r.cd, m))
+	if err != nil {
+		return q, 0, false, fmt.Errorf("Metric %s query render error: %v", m.Name, err)
+	}
+	p, err := r.prometheus()
+	if err != nil {
+		return q, 0, false, err
+	}
+	val, err = r.query(ctx, p, query)
+	if err != nil {
+		err = fmt.Errorf("running query failed: %w", err)
+		if errors.Is(err, metrics.ErrNoValuesFound) {
+			return q, 0, false, r.noData(ctx, m, fmt.Sprintf("Halt advancement no values found for %s metric %s probably %s.%s is not receiving traffic: %v",
+				r.provider, m.Name, r.cd.Spec.TargetRef.Name, r.cd.Namespace, err))
+		}
+		return q, 0, false, fmt.Errorf("Prometheus query failed: %v", err)
+	}
+	return q, val, true, nil
+}
+
+func (r *run) checkSuccessRate(ctx context.Context, m flaggerv1.CanaryMetric) error {
+	_, val, ok, err := r.builtinQuery(ctx, m)
+	if !ok {
+		return err
+	}
+	r.observe(m.Name, val)
+	key := r.cd.Key()
+	if tr := m.ThresholdRange; tr != nil {
+		if tr.Min != nil && val < *tr.Min {
+			return fmt.Errorf("Halt %s advancement success rate %.2f%% < %v%%", key, val, *tr.Min)
+		}
+		if tr.Max != nil && val > *tr.Max {
+			return fmt.Errorf("Halt %s advancement success rate %.2f%% > %v%%", key, val, *tr.Max)
+		}
+	} else if m.Threshold > val {
+		return fmt.Errorf("Halt %s advancement success rate %.2f%% < %v%%", key, val, m.Threshold)
+	}
+	return nil
+}
+
+func (r *run) checkDuration(ctx context.Context, m flaggerv1.CanaryMetric) error {
+	q, val, ok, err := r.builtinQuery(ctx, m)
+	if !ok {
+		return err
+	}
+	d := q.durationOf(val)
+	r.observe(m.Name, d.Seconds())
+	key := r.cd.Key()
+	ms := func(v float64) time.Duration { return time.Duration(v) * time.Millisecond }
+	if tr := m.ThresholdRange; tr != nil {
+		if tr.Min != nil && d < ms(*tr.Min) {
+			return fmt.Errorf("Halt %s advancement request duration %v < %v", key, d, ms(*tr.Min))
+		}
+		if tr.Max != nil && d > ms(*tr.Max) {
+			return fmt.Errorf("Halt %s advancement request duration %v > %v", key, d, ms(*tr.Max))
+		}
+	} else if d > ms(m.Threshold) {
+		return fmt.Errorf("Halt %s advancement request duration %v > %v", key, d, ms(m.Threshold))
+	}
+	return nil
+}
+
+// checkQuery runs a deprecated inline PromQL query against the builtin Prometheus.
+func (r *run) checkQuery(ctx context.Context, m flaggerv1.CanaryMetric) error {
+	p, err := r.prometheus()
+	if err != nil {
+		return err
+	}
+	val, err := r.query(ctx, p, m.Query)
+	if err != nil {
+		if errors.Is(err, metrics.ErrNoValuesFound) {
+			return r.noData(ctx, m, fmt.Sprintf("Halt advancement no values found for metric: %s: %v", m.Name, err))
+		}
+		return fmt.Errorf("Prometheus query failed for %s: %v", m.Name, err)
+	}
+	return r.compare(m, val)
+}
+
+// templateProvider reads a metric's MetricTemplate and its Secret and builds its provider.
+func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*flaggerv1.MetricTemplate, metrics.Provider, error) {
+	ref := types.NamespacedName{Namespace: r.cd.Namespace, Name: m.TemplateRef.Name}
+	if m.TemplateRef.Namespace != "" {
+		ref.Namespace = m.TemplateRef.Namespace
+	}
+	var t flaggerv1.MetricTemplate
+	if err := r.a.Reader.Get(ctx, ref, &t); err != nil {
+		return nil, nil, fmt.Errorf("Metric template %s.%s error: %v", ref.Name, ref.Namespace, err)
+	}
+	var credentials map[string][]byte
+	if s := t.Spec.Provider.SecretRef; s != nil {
+		var secret corev1.Secret
+		if err := r.a.Reader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: s.Name}, &secret); err != nil {
+			return nil, nil, fmt.Errorf("Metric template %s.%s secret %s error: %v", ref.Name, ref.Namespace, s.Name, err)
+		}
+		credentials = secret.Data
+	}
+	p, err := r.a.factory()(t.Spec.Provider, r.server, credentials)
+	if err != nil {
+		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
+	}
+	return &t, p, nil
+}
+
+func (r *run) checkTemplate(ctx context.Context, m flaggerv1.CanaryMetric) error {
+	t, p, err := r.templateProvider(ctx, m)
+	if err != nil {
+		return err
+	}
+	query, err := Render(t.Name, t.Spec.Query, NewModel(r.cd, m))
+	if err != nil {
+		return fmt.Errorf("Metric template %s.%s query render error: %v", t.Name, t.Namespace, err)
+	}
+	val, err := r.query(ctx, p, query)
+	if err != nil {
+		if errors.Is(err, metrics.ErrNoValuesFound) {
+			return r.noData(ctx, m, fmt.Sprintf("Halt advancement no values found for custom metric: %s: %v", m.Name, err))
+		}
+		return fmt.Errorf("Metric query failed for %s: %v", m.Name, err)
+	}
+	return r.compare(m, val)
+}
+
+// compare checks a template's or inline query's value: thresholdRange, else threshold as a maximum.
+func (r *run) compare(m flaggerv1.CanaryMetric, val float64) error {
+	r.observe(m.Name, val)
+	key := r.cd.Key()
+	if tr := m.ThresholdRange; tr != nil {
+		if tr.Min != nil && val < *tr.Min {
+			return fmt.Errorf("Halt %s advancement %s %.2f < %v", key, m.Name, val, *tr.Min)
+		}
+		if tr.Max != nil && val > *tr.Max {
+			return fmt.Errorf("Halt %s advancement %s %.2f > %v", key, m.Name, val, *tr.Max)
+		}
+	} else if val > m.Threshold {
+		return fmt.Errorf("Halt %s advancement %s %.2f > %v", key, m.Name, val, m.Threshold)
+	}
+	return nil
+}
