@@ -20,6 +20,7 @@ import (
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/controller"
+	"github.com/pennant/pennant/internal/notify"
 	"github.com/pennant/pennant/internal/telemetry"
 	"github.com/pennant/pennant/internal/workload"
 )
@@ -69,7 +70,10 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	recorder.SetInfo(version, o.meshProvider)
-	r := newReconciler(mgr, o, recorder)
+	r, err := newReconciler(mgr, o, recorder)
+	if err != nil {
+		return err
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the canary controller: %w", err)
 	}
@@ -78,10 +82,17 @@ func run(ctx context.Context, o options) error {
 }
 
 // newReconciler wires the canary controller from the flags.
-func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) *controller.CanaryReconciler {
+func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) (*controller.CanaryReconciler, error) {
 	return controller.NewCanaryReconciler(mgr, controller.Config{
 		Metrics:       recorder,
 		MetricsServer: o.metricsServer,
+		ClusterName:   o.clusterName,
+		EventWebhook:  o.eventWebhook,
+		GlobalAlerts: notify.GlobalConfig{
+			SlackURL: o.slackURL, SlackToken: o.slackToken, SlackProxyURL: o.slackProxyURL,
+			SlackChannel: o.slackChannel, SlackUser: o.slackUser,
+			MSTeamsURL: o.msteamsURL, MSTeamsProxyURL: o.msteamsProxyURL,
+		},
 		Options: controller.Options{
 			MeshProvider:            o.meshProvider,
 			MinInterval:             o.minAnalysisInterval,

@@ -74,7 +74,10 @@ func newFixture(t *testing.T, tweaks ...func(*controller.Config)) *fixture {
 	for _, tweak := range tweaks {
 		tweak(&cfg)
 	}
-	r := controller.NewCanaryReconciler(mgr, cfg)
+	r, err := controller.NewCanaryReconciler(mgr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}

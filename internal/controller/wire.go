@@ -3,6 +3,8 @@ package controller
 import (
 	"time"
 
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/pennant/pennant/internal/analysis"
@@ -18,6 +20,13 @@ type Config struct {
 	Workload workload.Options
 	// MetricsServer is the Prometheus of the builtin checks (-metrics-server).
 	MetricsServer string
+	// GlobalAlerts are the -slack-* and -msteams-* flags: where alerts of canaries without
+	// analysis.alerts go.
+	GlobalAlerts notify.GlobalConfig
+	// ClusterName is added to alerts (-cluster-name).
+	ClusterName string
+	// EventWebhook receives every event of canaries without event webhooks (-event-webhook).
+	EventWebhook string
 	// Notifier defaults to dropping alerts; Metrics to recording nothing; Analyzer to the metric
 	// analysis of internal/analysis reading through the manager's cache.
 	Notifier notify.Notifier
@@ -25,8 +34,9 @@ type Config struct {
 	Analyzer Analyzer
 }
 
-// NewCanaryReconciler wires the canary controller with the manager's cached client and recorder.
-func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) *CanaryReconciler {
+// NewCanaryReconciler wires the canary controller with the manager's cached client and recorder,
+// and adds the alert dispatcher to the manager.
+func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error) {
 	c := mgr.GetClient()
 	workloads := workload.NewFactory(c, cfg.Workload)
 	r := &CanaryReconciler{
@@ -53,7 +63,22 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) *CanaryReconciler {
 		r.Analyzer = a
 	}
 	if r.Notifier == nil {
-		r.Notifier = notify.Nop{}
+		global, err := notify.NewGlobalSender(cfg.GlobalAlerts)
+		if err != nil {
+			return nil, err
+		}
+		d := notify.NewDispatcher(notify.Options{
+			Providers:    c,
+			Global:       global,
+			ClusterName:  cfg.ClusterName,
+			EventWebhook: cfg.EventWebhook,
+			Report:       func(cd *flaggerv1.Canary, err error) { r.Announcer.Warn(cd, err.Error()) },
+		})
+		if err := mgr.Add(d); err != nil {
+			return nil, err
+		}
+		r.Notifier = d
+		r.Announcer.Events = d
 	}
-	return r
+	return r, nil
 }

@@ -1,4 +1,7 @@
-// Package notify sends canary alerts to chat services.
+// Package notify sends canary alerts to chat services (Slack, MS Teams, Discord, Rocket.Chat,
+// Google Chat) and canary events to event webhooks, the way Flagger does. The Dispatcher is the
+// controller's Notifier: it resolves each canary's AlertProviders and posts from a worker pool, so
+// that alerting never blocks a reconcile.
 package notify
 
 import (

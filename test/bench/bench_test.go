@@ -109,10 +109,13 @@ func start(b *testing.B, minInterval time.Duration) *setup {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := controller.NewCanaryReconciler(mgr, controller.Config{
+	r, err := controller.NewCanaryReconciler(mgr, controller.Config{
 		Options:  controller.Options{MeshProvider: "kubernetes", MinInterval: minInterval, MaxConcurrentReconciles: 2},
 		Workload: workload.Options{EnableConfigTracking: true, FieldOwner: "flagger"},
 	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		b.Fatal(err)
 	}
