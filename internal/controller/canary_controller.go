@@ -171,6 +171,11 @@ func (r *CanaryReconciler) environment(cd *flaggerv1.Canary, provider string) (e
 	if err != nil {
 		return env{}, err
 	}
+	if v, ok := rt.(router.Validator); ok {
+		if err := v.Validate(cd); err != nil {
+			return env{}, err
+		}
+	}
 	services := r.KubeRouter
 	if cd.Spec.TargetRef.Kind == workload.KindService {
 		// A Service target is copied by its workload controller: no Services to generate.
@@ -231,6 +236,8 @@ func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Cana
 		return ctrl.Result{}, r.invalid(ctx, cd, "ReferenceNotFound", err.Error())
 	case workload.IsPermanent(err):
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
+	case router.IsInvalidSpec(err):
+		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
 	default:
 		return ctrl.Result{}, err
 	}

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,6 +88,22 @@ type options struct {
 // WithCRDs installs extra CRD files or directories; relative paths are relative to the repository root.
 func WithCRDs(paths ...string) Option {
 	return func(o *options) { o.crdPaths = append(o.crdPaths, paths...) }
+}
+
+// WithModuleCRDs installs CRD files shipped inside a Go module of the build (e.g. istio.io/api's
+// kubernetes/customresourcedefinitions.gen.yaml), so that tests use the CRDs of the types they compile.
+func WithModuleCRDs(module string, paths ...string) Option {
+	return func(o *options) {
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+		dir := strings.TrimSpace(string(out))
+		if err != nil || dir == "" {
+			o.crdPaths = append(o.crdPaths, "missing-module-"+module)
+			return
+		}
+		for _, p := range paths {
+			o.crdPaths = append(o.crdPaths, filepath.Join(dir, p))
+		}
+	}
 }
 
 // WithSharedCRDs installs files from the shared crds directory (see SharedDir), e.g. "istio.yaml".
