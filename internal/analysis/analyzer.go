@@ -33,8 +33,9 @@ type Observer interface {
 }
 
 // ProviderFactory builds the client of a metrics backend; defaultAddress is used when the spec
-// has no address. metrics.New is the production factory.
-type ProviderFactory func(spec flaggerv1.MetricTemplateProvider, defaultAddress string, credentials map[string][]byte) (metrics.Provider, error)
+// has no address, opts carry the metric's interval and the query timeout. metrics.NewWithOptions
+// is the production factory.
+type ProviderFactory func(spec flaggerv1.MetricTemplateProvider, defaultAddress string, credentials map[string][]byte, opts metrics.Options) (metrics.Provider, error)
 
 // Analyzer runs the metric checks of a canary. Its zero value is not usable: Reader is required.
 type Analyzer struct {
@@ -45,7 +46,7 @@ type Analyzer struct {
 	MetricsServer string
 	// MeshProvider is the -mesh-provider flag; a canary's spec.provider overrides it.
 	MeshProvider string
-	// NewProvider builds metric backends; nil means metrics.New.
+	// NewProvider builds metric backends; nil means metrics.NewWithOptions.
 	NewProvider ProviderFactory
 	// Observer, when set, receives every value read (the telemetry recorder).
 	Observer Observer
@@ -59,7 +60,7 @@ func New(reader client.Reader, metricsServer, meshProvider string) *Analyzer {
 		Reader:        reader,
 		MetricsServer: metricsServer,
 		MeshProvider:  meshProvider,
-		NewProvider:   metrics.New,
+		NewProvider:   metrics.NewWithOptions,
 		QueryTimeout:  DefaultQueryTimeout,
 	}
 }
@@ -135,7 +136,7 @@ func (a *Analyzer) factory() ProviderFactory {
 	if a.NewProvider != nil {
 		return a.NewProvider
 	}
-	return metrics.New
+	return metrics.NewWithOptions
 }
 
 func (a *Analyzer) timeout() time.Duration {
@@ -201,7 +202,8 @@ func (r *run) prometheus() (metrics.Provider, error) {
 	if r.server == "" {
 		return nil, errors.New("Error building Prometheus client: no address (set -metrics-server or spec.metricsServer)")
 	}
-	p, err := r.a.factory()(flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: r.server}, r.server, nil)
+	p, err := r.a.factory()(flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: r.server}, r.server, nil,
+		metrics.Options{Timeout: r.a.timeout()})
 	if err != nil {
 		return nil, fmt.Errorf("Error building Prometheus client for %s %v", r.server, err)
 	}
@@ -365,7 +367,9 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 		}
 		credentials = secret.Data
 	}
-	p, err := r.a.factory()(t.Spec.Provider, r.server, credentials)
+	// Backends that query a time window (Datadog, New Relic, ...) take it from the metric's interval.
+	interval, _ := time.ParseDuration(m.GetMetricInterval())
+	p, err := r.a.factory()(t.Spec.Provider, r.server, credentials, metrics.Options{Timeout: r.a.timeout(), Interval: interval})
 	if err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
 	}

@@ -48,7 +48,7 @@ func (b *fakeBackend) on(address, prefix string, value float64, err error) {
 	b.answers[address+"|"+prefix] = answer{prefix: prefix, value: value, err: err}
 }
 
-func (b *fakeBackend) factory(spec flaggerv1.MetricTemplateProvider, defaultAddress string, creds map[string][]byte) (metrics.Provider, error) {
+func (b *fakeBackend) factory(spec flaggerv1.MetricTemplateProvider, defaultAddress string, creds map[string][]byte, _ metrics.Options) (metrics.Provider, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.specs = append(b.specs, spec)
