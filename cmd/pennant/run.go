@@ -21,6 +21,7 @@ import (
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/controller"
 	"github.com/pennant/pennant/internal/notify"
+	"github.com/pennant/pennant/internal/router"
 	"github.com/pennant/pennant/internal/telemetry"
 	"github.com/pennant/pennant/internal/workload"
 )
@@ -43,6 +44,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if err := flaggerv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := router.AddToScheme(scheme); err != nil {
 		return err
 	}
 	mgrOpts := ctrl.Options{
@@ -87,7 +91,12 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) (*
 		Metrics:       recorder,
 		MetricsServer: o.metricsServer,
 		ClusterName:   o.clusterName,
-		EventWebhook:  o.eventWebhook,
+		Routers: router.Options{
+			FieldOwner:               fieldOwner,
+			IngressAnnotationsPrefix: o.ingressAnnotationsPrefix,
+			IngressClass:             o.ingressClass,
+		},
+		EventWebhook: o.eventWebhook,
 		GlobalAlerts: notify.GlobalConfig{
 			SlackURL: o.slackURL, SlackToken: o.slackToken, SlackProxyURL: o.slackProxyURL,
 			SlackChannel: o.slackChannel, SlackUser: o.slackUser,

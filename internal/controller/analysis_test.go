@@ -31,8 +31,10 @@ func newPromAPI(t *testing.T, successRate float64) *promAPI {
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		q := r.Form.Get("query")
-		value := 1.0
+		value := 0.5 // error rates and other template queries: low
 		switch {
+		case q == "vector(1)":
+			value = 1
 		case strings.Contains(q, "histogram_quantile"):
 			value = 0.1 // seconds or ms depending on the provider: far below any threshold used here
 		case strings.Contains(q, "/"):

@@ -32,7 +32,9 @@ import (
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	os.Exit(testenv.Main(m, testenv.WithSharedCRDs("keda.yaml")))
+	os.Exit(testenv.Main(m,
+		testenv.WithModuleCRDs("istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml"),
+		testenv.WithSharedCRDs("keda.yaml", "gloo.yaml")))
 }
 
 // fixture is one test's namespace on the local control plane with a running controller.

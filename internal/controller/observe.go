@@ -40,6 +40,11 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 	// A primary promoted by another controller carries no revision: trust it, as Flagger would.
 	obs.PrimaryPromoted = primary.PromotedRevision == "" || primary.PromotedRevision == cd.Status.LastAppliedSpec
 	p, c, mirrored, err := e.router.GetRoutes(ctx, cd)
+	if apierrors.IsNotFound(err) {
+		// Not created yet (routing is set up once the primary is ready) or not in the cache yet:
+		// all traffic still goes to the primary.
+		p, c, mirrored, err = 100, 0, false, nil
+	}
 	if err != nil {
 		return obs, err
 	}

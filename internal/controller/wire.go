@@ -18,6 +18,8 @@ import (
 type Config struct {
 	Options  Options
 	Workload workload.Options
+	// Routers are the router settings (-ingress-annotations-prefix, -ingress-class).
+	Routers router.Options
 	// MetricsServer is the Prometheus of the builtin checks (-metrics-server).
 	MetricsServer string
 	// GlobalAlerts are the -slack-* and -msteams-* flags: where alerts of canaries without
@@ -43,7 +45,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		Client:      c,
 		Workloads:   workloads,
 		KubeRouter:  router.NewKubernetesRouter(c, workloads.Selector, router.KubernetesOptions{FieldOwner: cfg.Workload.FieldOwner}),
-		MeshRouters: router.Registry{"kubernetes": router.Nop{}},
+		MeshRouters: router.NewRegistry(c, cfg.Routers, workloads.Selector),
 		Hooks:       webhooks.NewCaller(),
 		Analyzer:    cfg.Analyzer,
 		Notifier:    cfg.Notifier,

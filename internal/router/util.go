@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -94,7 +95,12 @@ func setOwner(obj client.Object, cd *flaggerv1.Canary) {
 	obj.SetOwnerReferences(refs)
 }
 
+// merge overlays src on dst; an empty result is nil, so that an object without labels keeps none
+// (an empty map would differ from the stored object and cause a write on every pass).
 func merge(dst, src map[string]string) map[string]string {
+	if len(dst) == 0 && len(src) == 0 {
+		return dst
+	}
 	out := maps.Clone(dst)
 	if out == nil {
 		out = map[string]string{}
@@ -130,7 +136,7 @@ func upsert(ctx context.Context, c client.Client, owner string, cd *flaggerv1.Ca
 		return err
 	}
 	if ref := foreignController(obj, cd); ref != nil {
-		return Invalidf("%s %s.%s is controlled by %s %s, not by canary %s", kindOf(obj), key.Name, key.Namespace, ref.Kind, ref.Name, cd.Key())
+		return Invalidf("%s %s.%s is controlled by %s %s, not by canary %s", kindOf(c, obj), key.Name, key.Namespace, ref.Kind, ref.Name, cd.Key())
 	}
 	before := obj.DeepCopyObject()
 	if err := mutate(true); err != nil {
@@ -142,9 +148,13 @@ func upsert(ctx context.Context, c client.Client, owner string, cd *flaggerv1.Ca
 	return c.Update(ctx, obj, client.FieldOwner(owner))
 }
 
-func kindOf(obj client.Object) string {
+// kindOf names an object's kind for messages; typed objects read from the API have no TypeMeta.
+func kindOf(c client.Client, obj client.Object) string {
 	if k := obj.GetObjectKind().GroupVersionKind().Kind; k != "" {
 		return k
+	}
+	if gvk, err := apiutil.GVKForObject(obj, c.Scheme()); err == nil {
+		return gvk.Kind
 	}
 	return strings.TrimPrefix(fmt.Sprintf("%T", obj), "*")
 }

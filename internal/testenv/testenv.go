@@ -35,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,6 +46,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -65,8 +68,8 @@ const skipMessage = "testenv: no Kubernetes API for integration tests: run `make
 type Env struct {
 	// Config reaches the API server as cluster admin.
 	Config *rest.Config
-	// Client is an uncached client whose scheme knows client-go's types, flagger.app/v1beta1
-	// and apiextensions.k8s.io/v1.
+	// Client is an uncached client whose scheme knows client-go's types, flagger.app/v1beta1,
+	// apiextensions.k8s.io/v1 and the typed routing kinds (Istio networking, Gateway API).
 	Client client.Client
 	// Scheme is Client's scheme.
 	Scheme *runtime.Scheme
@@ -219,6 +222,7 @@ func start(m startMode, opts []Option) (*Env, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme, flaggerv1.AddToScheme, apiextensionsv1.AddToScheme,
+		istioscheme.AddToScheme, gatewayv1.Install, gatewayv1beta1.Install,
 	} {
 		if err := add(scheme); err != nil {
 			return nil, err

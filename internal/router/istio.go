@@ -1,0 +1,955 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	networkingv1 "istio.io/api/networking/v1"
+	istionetv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+)
+
+// Names and headers of the routes the Istio router generates. The sticky route name is Flagger's;
+// the primary sticky route is Pennant's name for the route Flagger adds for primaryCookieName.
+const (
+	istioStickyRouteName        = "sticky-route"
+	istioPrimaryStickyRouteName = "sticky-route-primary"
+
+	istioMeshGateway     = "mesh"
+	istioCookieHeader    = "Cookie"
+	istioSetCookieHeader = "Set-Cookie"
+	// istioExpiredCookie marks the Set-Cookie that deletes the cookie of a finished canary run.
+	istioExpiredCookie = "Max-Age=-1"
+)
+
+// IstioRouter is the router of the istio provider. It generates:
+//
+//   - DestinationRules <svc>-primary and <svc>-canary (host = that Service, spec.service.trafficPolicy);
+//   - VirtualService <svc>: hosts (spec.service.hosts plus <svc>), gateways (default mesh), none of
+//     them with spec.service.delegation; one HTTP route with spec.service match, rewrite, timeout,
+//     retries, corsPolicy and headers splitting traffic between <svc>-primary and <svc>-canary, or
+//     one TCP route when spec.service.appProtocol is tcp.
+//
+// A/B testing (analysis.match) puts the weights on a route matching the analysis conditions and sends
+// everything else to the primary. Mirroring copies the weighted route's traffic to <svc>-canary
+// (mirrorPercentage = analysis.mirrorWeight). Session affinity adds a Set-Cookie response header to
+// the canary destination and a route sending requests that carry the cookie to the canary; with
+// primaryCookieName the primary gets the same treatment for one analysis interval.
+//
+// Flagger keeps the session affinity cookies in the canary status; routers do not write status, so
+// the VirtualService itself holds them, and new ones are derived from the canary's UID and revision.
+//
+// A VirtualService that exists and is controlled by nothing is taken over: its spec is saved as JSON
+// in the flagger.kubernetes.io/original-configuration annotation and restored by Finalize.
+// Objects controlled by anything else are never touched.
+type IstioRouter struct {
+	client client.Client
+	owner  client.FieldOwner
+}
+
+var (
+	_ Interface = (*IstioRouter)(nil)
+	_ Validator = (*IstioRouter)(nil)
+)
+
+// NewIstio returns the Istio router; c must know the networking.istio.io/v1 kinds.
+func NewIstio(c client.Client, o Options) *IstioRouter {
+	return &IstioRouter{client: c, owner: client.FieldOwner(o.FieldOwner)}
+}
+
+// Validate rejects a canary spec the Istio router cannot express.
+func (r *IstioRouter) Validate(cd *flaggerv1.Canary) error {
+	_, err := newIstioConfig(cd)
+	return err
+}
+
+// Reconcile creates or updates both DestinationRules and the VirtualService. The weights, the
+// mirroring and the session affinity cookies of an existing VirtualService are kept.
+func (r *IstioRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error {
+	k, err := newIstioConfig(cd)
+	if err != nil {
+		return err
+	}
+	// Nothing is written unless all three objects may be.
+	if err := r.checkOwners(ctx, cd, k); err != nil {
+		return err
+	}
+	for _, host := range []string{k.canary, k.primary} {
+		if err := r.reconcileDestinationRule(ctx, cd, host, k.trafficPolicy); err != nil {
+			return err
+		}
+	}
+	return r.writeVirtualService(ctx, cd, k, false, func(vs *istionetv1.VirtualService) istioRoutes {
+		st, ok := k.observe(vs)
+		if !ok {
+			st = istioRoutes{primary: 100}
+		}
+		k.settle(cd, &st)
+		return st
+	})
+}
+
+// SetRoutes applies the weights (and mirroring) to the VirtualService, which Reconcile must have
+// created.
+func (r *IstioRouter) SetRoutes(ctx context.Context, cd *flaggerv1.Canary, primaryWeight, canaryWeight int, mirrored bool) error {
+	k, err := newIstioConfig(cd)
+	if err != nil {
+		return err
+	}
+	return r.writeVirtualService(ctx, cd, k, true, func(vs *istionetv1.VirtualService) istioRoutes {
+		current, _ := k.observe(vs)
+		st := istioRoutes{
+			primary: primaryWeight, canary: canaryWeight, mirrored: mirrored && !k.tcp,
+			canaryCookie: current.canaryCookie, previousCookie: current.previousCookie, primaryCookie: current.primaryCookie,
+		}
+		k.settle(cd, &st)
+		return st
+	})
+}
+
+// GetRoutes reads the weights of the route that splits traffic, and whether it is mirrored.
+func (r *IstioRouter) GetRoutes(ctx context.Context, cd *flaggerv1.Canary) (primaryWeight, canaryWeight int, mirrored bool, err error) {
+	k, err := newIstioConfig(cd)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	vs := &istionetv1.VirtualService{}
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: k.apex}, vs); err != nil {
+		return 0, 0, false, fmt.Errorf("VirtualService %s.%s get query error: %w", k.apex, cd.Namespace, err)
+	}
+	st, ok := k.observe(vs)
+	if !ok {
+		return 0, 0, false, fmt.Errorf("VirtualService %s.%s does not contain routes for %s and %s", k.apex, cd.Namespace, k.primary, k.canary)
+	}
+	return st.primary, st.canary, st.mirrored, nil
+}
+
+// Finalize restores the spec a taken-over VirtualService had (from kubectl's last-applied
+// configuration, else from the original-configuration annotation) and detaches it from the canary
+// so that it outlives it. A VirtualService Pennant created is left to garbage collection.
+func (r *IstioRouter) Finalize(ctx context.Context, cd *flaggerv1.Canary) error {
+	apex, _, _ := cd.GetServiceNames()
+	vs := &istionetv1.VirtualService{}
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: apex}, vs)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("VirtualService %s.%s get query error: %w", apex, cd.Namespace, err)
+	}
+	if foreignController(vs, cd) != nil {
+		return nil
+	}
+	original, err := istioStoredSpec(vs)
+	if err != nil || original == nil {
+		return err
+	}
+	istioSetSpec(&vs.Spec, original)
+	annotations := maps.Clone(vs.Annotations)
+	for _, key := range []string{OriginalConfigAnnotation, FluxReconcileAnnotation, HelmDriftDetectionAnnotation} {
+		delete(annotations, key)
+	}
+	vs.SetAnnotations(annotations)
+	vs.SetOwnerReferences(slices.DeleteFunc(slices.Clone(vs.OwnerReferences), func(ref metav1.OwnerReference) bool {
+		return ref.UID == cd.UID
+	}))
+	if err := r.client.Update(ctx, vs, r.owner); err != nil {
+		return fmt.Errorf("VirtualService %s.%s update error: %w", apex, cd.Namespace, err)
+	}
+	return nil
+}
+
+// istioStoredSpec returns the spec saved before the takeover, or nil when there is none.
+func istioStoredSpec(vs *istionetv1.VirtualService) (*networkingv1.VirtualService, error) {
+	if raw, ok := vs.Annotations[kubectlLastAppliedAnnotation]; ok {
+		applied := &istionetv1.VirtualService{}
+		if err := json.Unmarshal([]byte(raw), applied); err != nil {
+			return nil, fmt.Errorf("VirtualService %s.%s: cannot read annotation %s: %w", vs.Name, vs.Namespace, kubectlLastAppliedAnnotation, err)
+		}
+		return istioClone(&applied.Spec), nil
+	}
+	if raw, ok := vs.Annotations[OriginalConfigAnnotation]; ok {
+		spec := &networkingv1.VirtualService{}
+		if err := spec.UnmarshalJSON([]byte(raw)); err != nil {
+			return nil, fmt.Errorf("VirtualService %s.%s: cannot read annotation %s: %w", vs.Name, vs.Namespace, OriginalConfigAnnotation, err)
+		}
+		return spec, nil
+	}
+	return nil, nil
+}
+
+// checkOwners fails with an InvalidSpecError when one of the objects exists and is controlled by
+// something other than this canary.
+func (r *IstioRouter) checkOwners(ctx context.Context, cd *flaggerv1.Canary, k *istioConfig) error {
+	objects := []client.Object{
+		&istionetv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: k.canary}},
+		&istionetv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: k.primary}},
+		&istionetv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: k.apex}},
+	}
+	for _, obj := range objects {
+		kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+		err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: obj.GetName()}, obj)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("%s %s.%s get query error: %w", kind, obj.GetName(), cd.Namespace, err)
+		}
+		if ref := foreignController(obj, cd); ref != nil {
+			return istioForeign(kind, obj, cd, ref)
+		}
+	}
+	return nil
+}
+
+func istioForeign(kind string, obj client.Object, cd *flaggerv1.Canary, ref *metav1.OwnerReference) error {
+	return Invalidf("%s %s.%s is controlled by %s %s, not by canary %s", kind, obj.GetName(), obj.GetNamespace(), ref.Kind, ref.Name, cd.Key())
+}
+
+// reconcileDestinationRule creates or updates the DestinationRule of one host, writing only on change.
+func (r *IstioRouter) reconcileDestinationRule(ctx context.Context, cd *flaggerv1.Canary, host string, policy *networkingv1.TrafficPolicy) error {
+	desired := &networkingv1.DestinationRule{Host: host, TrafficPolicy: istioClone(policy)}
+	dr := &istionetv1.DestinationRule{}
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: host}, dr)
+	switch {
+	case apierrors.IsNotFound(err):
+		dr = &istionetv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: host, Namespace: cd.Namespace}}
+		istioSetSpec(&dr.Spec, desired)
+		setGenerated(dr, cd)
+		if err := r.client.Create(ctx, dr, r.owner); err != nil {
+			return fmt.Errorf("DestinationRule %s.%s create error: %w", host, cd.Namespace, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("DestinationRule %s.%s get query error: %w", host, cd.Namespace, err)
+	}
+	if ref := foreignController(dr, cd); ref != nil {
+		return istioForeign("DestinationRule", dr, cd, ref)
+	}
+	before := dr.ObjectMeta.DeepCopy()
+	setGenerated(dr, cd)
+	specChanged := !proto.Equal(&dr.Spec, desired)
+	if !specChanged && istioSameMetadata(before, &dr.ObjectMeta) {
+		return nil
+	}
+	if specChanged {
+		istioSetSpec(&dr.Spec, desired)
+	}
+	if err := r.client.Update(ctx, dr, r.owner); err != nil {
+		return fmt.Errorf("DestinationRule %s.%s update error: %w", host, cd.Namespace, err)
+	}
+	return nil
+}
+
+// writeVirtualService creates or updates the VirtualService with the routing state routes computes
+// from the existing object (nil when there is none), writing only on change. A VirtualService that
+// nothing controls is taken over: its spec is saved in the original-configuration annotation first.
+func (r *IstioRouter) writeVirtualService(ctx context.Context, cd *flaggerv1.Canary, k *istioConfig, mustExist bool,
+	routes func(*istionetv1.VirtualService) istioRoutes) error {
+	vs := &istionetv1.VirtualService{}
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: k.apex}, vs)
+	switch {
+	case apierrors.IsNotFound(err) && mustExist:
+		return fmt.Errorf("VirtualService %s.%s not found: the router has not been reconciled", k.apex, cd.Namespace)
+	case apierrors.IsNotFound(err):
+		vs = &istionetv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: k.apex, Namespace: cd.Namespace}}
+		istioSetSpec(&vs.Spec, k.virtualService(routes(nil)))
+		setGenerated(vs, cd)
+		if err := r.client.Create(ctx, vs, r.owner); err != nil {
+			return fmt.Errorf("VirtualService %s.%s create error: %w", k.apex, cd.Namespace, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("VirtualService %s.%s get query error: %w", k.apex, cd.Namespace, err)
+	}
+	if ref := foreignController(vs, cd); ref != nil {
+		return istioForeign("VirtualService", vs, cd, ref)
+	}
+	desired := k.virtualService(routes(vs))
+	before := vs.ObjectMeta.DeepCopy()
+	if metav1.GetControllerOf(vs) == nil {
+		if _, saved := vs.Annotations[OriginalConfigAnnotation]; !saved {
+			original, err := vs.Spec.MarshalJSON()
+			if err != nil {
+				return fmt.Errorf("VirtualService %s.%s: cannot save its spec: %w", k.apex, cd.Namespace, err)
+			}
+			vs.SetAnnotations(merge(vs.Annotations, map[string]string{OriginalConfigAnnotation: string(original)}))
+		}
+	}
+	setGenerated(vs, cd)
+	specChanged := !proto.Equal(&vs.Spec, desired)
+	if !specChanged && istioSameMetadata(before, &vs.ObjectMeta) {
+		return nil
+	}
+	if specChanged {
+		istioSetSpec(&vs.Spec, desired)
+	}
+	if err := r.client.Update(ctx, vs, r.owner); err != nil {
+		return fmt.Errorf("VirtualService %s.%s update error: %w", k.apex, cd.Namespace, err)
+	}
+	return nil
+}
+
+func istioSameMetadata(a, b *metav1.ObjectMeta) bool {
+	return equality.Semantic.DeepEqual(a.Labels, b.Labels) &&
+		equality.Semantic.DeepEqual(a.Annotations, b.Annotations) &&
+		equality.Semantic.DeepEqual(a.OwnerReferences, b.OwnerReferences)
+}
+
+// istioSetSpec replaces the message dst (a spec embedded by value in an object) with a copy of src.
+func istioSetSpec[M proto.Message](dst, src M) {
+	proto.Reset(dst)
+	proto.Merge(dst, src)
+}
+
+func istioClone[M proto.Message](m M) M {
+	return proto.Clone(m).(M)
+}
+
+func istioCloneAll[M proto.Message](ms []M) []M {
+	out := make([]M, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, istioClone(m))
+	}
+	return out
+}
+
+// istioRoutes is the routing state a VirtualService carries.
+type istioRoutes struct {
+	primary, canary int
+	mirrored        bool
+	// Session affinity cookies, as name=value: the one handed out by the canary during a run, the one
+	// of the last run (expired on the clients that still send it) and the primary's.
+	canaryCookie, previousCookie, primaryCookie string
+}
+
+// istioConfig is a canary's spec translated into Istio's terms.
+type istioConfig struct {
+	apex, primary, canary string
+	hosts, gateways       []string
+	// port is set on the destinations when the ports must be explicit (Flagger's rule: port discovery
+	// behind an ingress gateway, or delegation).
+	port     *networkingv1.PortSelector
+	tcp      bool
+	l4Match  []*networkingv1.L4MatchAttributes
+	match    []*networkingv1.HTTPMatchRequest
+	abMatch  []*networkingv1.HTTPMatchRequest // nil unless A/B testing
+	rewrite  *networkingv1.HTTPRewrite
+	timeout  *durationpb.Duration
+	retries  *networkingv1.HTTPRetry
+	cors     *networkingv1.CorsPolicy
+	headers  *networkingv1.Headers
+	mirror   int
+	affinity *flaggerv1.SessionAffinity // nil for TCP and A/B routing, where it does not apply
+	// primaryMaxAge is the life of the primary cookie: one analysis interval.
+	primaryMaxAge int
+	trafficPolicy *networkingv1.TrafficPolicy
+}
+
+func newIstioConfig(cd *flaggerv1.Canary) (*istioConfig, error) {
+	svc := cd.Spec.Service
+	k := &istioConfig{tcp: strings.EqualFold(svc.AppProtocol, "tcp")}
+	k.apex, k.primary, k.canary = cd.GetServiceNames()
+
+	if svc.Delegation {
+		if len(svc.Hosts) > 0 || len(svc.Gateways) > 0 {
+			return nil, Invalidf("VirtualService %s.%s cannot have hosts and gateways when delegation is enabled", k.apex, cd.Namespace)
+		}
+	} else {
+		k.hosts = slices.Clone(svc.Hosts)
+		if !slices.Contains(k.hosts, k.apex) && !slices.Contains(k.hosts, "*") {
+			k.hosts = append(k.hosts, k.apex)
+		}
+		k.gateways = slices.Clone(svc.Gateways)
+		if len(k.gateways) == 0 {
+			k.gateways = []string{istioMeshGateway}
+		}
+	}
+	if svc.PortDiscovery && (len(svc.Gateways) > 0 && svc.Gateways[0] != istioMeshGateway || svc.Delegation) {
+		k.port = &networkingv1.PortSelector{Number: uint32(svc.Port)}
+	}
+
+	var err error
+	if k.match, err = istioMatches("spec.service.match", svc.Match); err != nil {
+		return nil, err
+	}
+	for _, m := range svc.Match {
+		k.l4Match = append(k.l4Match, &networkingv1.L4MatchAttributes{Port: m.Port})
+	}
+	if rw := svc.Rewrite; rw != nil && (rw.URI != "" || rw.Authority != "") {
+		k.rewrite = &networkingv1.HTTPRewrite{Uri: rw.URI, Authority: rw.Authority}
+	}
+	if k.timeout, err = istioDuration("spec.service.timeout", svc.Timeout); err != nil {
+		return nil, err
+	}
+	if k.retries, err = istioRetries(svc.Retries); err != nil {
+		return nil, err
+	}
+	if k.cors, err = istioCors(svc.CorsPolicy); err != nil {
+		return nil, err
+	}
+	k.headers = istioHeaders(svc.Headers)
+	if k.trafficPolicy, err = istioTrafficPolicy(svc.TrafficPolicy); err != nil {
+		return nil, err
+	}
+
+	a := cd.GetAnalysis()
+	if a == nil {
+		return k, nil
+	}
+	if a.MirrorWeight < 0 || a.MirrorWeight > 100 {
+		return nil, Invalidf("analysis.mirrorWeight must be between 0 and 100, got %d", a.MirrorWeight)
+	}
+	k.mirror = a.MirrorWeight
+	if len(a.Match) > 0 {
+		ab := make([]flaggerv1.HTTPMatchRequest, 0, len(a.Match))
+		for _, m := range a.Match {
+			ab = append(ab, flaggerv1.HTTPMatchRequest{
+				Name: m.Name, URI: m.URI, Scheme: m.Scheme, Method: m.Method, Authority: m.Authority,
+				Headers: m.Headers, Port: m.Port, SourceLabels: m.SourceLabels, Gateways: m.Gateways,
+				QueryParams: m.QueryParams, IgnoreURICase: m.IgnoreURICase, WithoutHeaders: m.WithoutHeaders,
+				SourceNamespace: m.SourceNamespace,
+			})
+		}
+		matches, err := istioMatches("analysis.match", ab)
+		if err != nil {
+			return nil, err
+		}
+		if !k.tcp {
+			k.abMatch = istioMergeMatches(matches, k.match)
+		}
+	}
+	if sa := a.SessionAffinity; sa != nil {
+		if err := istioValidateAffinity(sa); err != nil {
+			return nil, err
+		}
+		if !k.tcp && k.abMatch == nil {
+			k.affinity = sa
+			k.primaryMaxAge = int(cd.GetAnalysisInterval(0) / time.Second)
+		}
+	}
+	return k, nil
+}
+
+// istioCookieToken is RFC 6265's cookie-name.
+var istioCookieToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func istioValidateAffinity(sa *flaggerv1.SessionAffinity) error {
+	switch {
+	case !istioCookieToken.MatchString(sa.CookieName):
+		return Invalidf("analysis.sessionAffinity.cookieName %q is not a valid cookie name", sa.CookieName)
+	case sa.PrimaryCookieName != "" && !istioCookieToken.MatchString(sa.PrimaryCookieName):
+		return Invalidf("analysis.sessionAffinity.primaryCookieName %q is not a valid cookie name", sa.PrimaryCookieName)
+	case sa.PrimaryCookieName == sa.CookieName:
+		return Invalidf("analysis.sessionAffinity: cookieName and primaryCookieName must differ (both %q)", sa.CookieName)
+	case sa.MaxAge < 0:
+		return Invalidf("analysis.sessionAffinity.maxAge must not be negative, got %d", sa.MaxAge)
+	case strings.ContainsAny(sa.Domain, "; \t\r\n"):
+		return Invalidf("analysis.sessionAffinity.domain %q is not a valid cookie domain", sa.Domain)
+	case strings.ContainsAny(sa.Path, ";\r\n"):
+		return Invalidf("analysis.sessionAffinity.path %q is not a valid cookie path", sa.Path)
+	case sa.SameSite != "" && !slices.Contains([]string{"Strict", "Lax", "None"}, sa.SameSite):
+		return Invalidf("analysis.sessionAffinity.sameSite must be Strict, Lax or None, got %q", sa.SameSite)
+	}
+	return nil
+}
+
+// virtualService builds the VirtualService spec for a routing state.
+func (k *istioConfig) virtualService(st istioRoutes) *networkingv1.VirtualService {
+	vs := &networkingv1.VirtualService{Hosts: slices.Clone(k.hosts), Gateways: slices.Clone(k.gateways)}
+	if k.tcp {
+		vs.Tcp = []*networkingv1.TCPRoute{{
+			Match: istioCloneAll(k.l4Match),
+			Route: []*networkingv1.RouteDestination{
+				{Destination: k.destination(k.primary), Weight: int32(st.primary)},
+				{Destination: k.destination(k.canary), Weight: int32(st.canary)},
+			},
+		}}
+		return vs
+	}
+
+	weighted := k.httpRoute("", istioCloneAll(k.match), k.split(st.primary, st.canary))
+	if st.mirrored {
+		weighted.Mirror = &networkingv1.Destination{Host: k.canary}
+		if k.mirror > 0 {
+			weighted.MirrorPercentage = &networkingv1.Percent{Value: float64(k.mirror)}
+		}
+	}
+	if k.abMatch != nil {
+		weighted.Match = istioCloneAll(k.abMatch)
+		vs.Http = []*networkingv1.HTTPRoute{
+			weighted,
+			k.httpRoute("", istioCloneAll(k.match), []*networkingv1.HTTPRouteDestination{k.httpDestination(k.primary, 100)}),
+		}
+		return vs
+	}
+
+	var sticky []*networkingv1.HTTPRoute
+	switch sa := k.affinity; {
+	case sa == nil:
+	case st.canary > 0 && st.canaryCookie != "":
+		// The canary hands out its cookie; requests that carry it stay on the canary.
+		istioAddSetCookie(weighted.Route[1], istioBuildCookie(sa, st.canaryCookie, istioMaxAge(sa)))
+		sticky = append(sticky, k.httpRoute(istioStickyRouteName, k.cookieMatch(st.canaryCookie), k.split(0, 100)))
+		if st.primaryCookie != "" {
+			// The primary hands out its cookie for one interval; requests that carry it stay on the primary.
+			istioAddSetCookie(weighted.Route[0], istioBuildCookie(sa, st.primaryCookie, k.primaryMaxAge))
+			sticky = append(sticky, k.httpRoute(istioPrimaryStickyRouteName, k.cookieMatch(st.primaryCookie), k.split(100, 0)))
+		}
+	case st.canary == 0 && st.previousCookie != "":
+		// The run is over: requests with the last run's cookie are routed by weight and the cookie is
+		// expired.
+		expire := k.httpRoute(istioStickyRouteName, k.cookieMatch(st.previousCookie), k.split(st.primary, st.canary))
+		if expire.Headers == nil {
+			expire.Headers = &networkingv1.Headers{}
+		}
+		if expire.Headers.Response == nil {
+			expire.Headers.Response = &networkingv1.Headers_HeaderOperations{}
+		}
+		if expire.Headers.Response.Add == nil {
+			expire.Headers.Response.Add = map[string]string{}
+		}
+		expire.Headers.Response.Add[istioSetCookieHeader] = istioExpireCookie(sa, st.previousCookie)
+		sticky = append(sticky, expire)
+	}
+	vs.Http = append(sticky, weighted)
+	return vs
+}
+
+// observe reads the routing state of an existing VirtualService; ok is false when it has no route
+// to the canary with a weight.
+func (k *istioConfig) observe(vs *istionetv1.VirtualService) (st istioRoutes, ok bool) {
+	if vs == nil {
+		return st, false
+	}
+	if k.tcp {
+		for _, route := range vs.Spec.Tcp {
+			if !slices.ContainsFunc(route.Route, func(d *networkingv1.RouteDestination) bool { return d.GetDestination().GetHost() == k.canary }) {
+				continue
+			}
+			for _, d := range route.Route {
+				switch d.GetDestination().GetHost() {
+				case k.primary:
+					st.primary = int(d.Weight)
+				case k.canary:
+					st.canary = int(d.Weight)
+				}
+			}
+		}
+		return st, st.primary != 0 || st.canary != 0
+	}
+	var weighted *networkingv1.HTTPRoute
+	for _, route := range vs.Spec.Http {
+		switch route.GetName() {
+		case istioStickyRouteName:
+			if set := route.GetHeaders().GetResponse().GetAdd()[istioSetCookieHeader]; strings.Contains(set, istioExpiredCookie) {
+				st.previousCookie = istioCookieOf(set)
+			}
+			continue
+		case istioPrimaryStickyRouteName:
+			continue
+		}
+		if slices.ContainsFunc(route.Route, func(d *networkingv1.HTTPRouteDestination) bool { return d.GetDestination().GetHost() == k.canary }) {
+			weighted = route
+		}
+	}
+	if weighted == nil {
+		return st, false
+	}
+	for _, d := range weighted.Route {
+		set := d.GetHeaders().GetResponse().GetAdd()[istioSetCookieHeader]
+		switch d.GetDestination().GetHost() {
+		case k.primary:
+			st.primary, st.primaryCookie = int(d.Weight), istioCookieOf(set)
+		case k.canary:
+			st.canary, st.canaryCookie = int(d.Weight), istioCookieOf(set)
+		}
+	}
+	st.mirrored = weighted.GetMirror().GetHost() != ""
+	return st, st.primary != 0 || st.canary != 0
+}
+
+// settle applies Flagger's session affinity cookie lifecycle to a routing state: a cookie per canary
+// run while the canary gets traffic, expired once the run is over; a primary cookie during the run.
+func (k *istioConfig) settle(cd *flaggerv1.Canary, st *istioRoutes) {
+	sa := k.affinity
+	if sa == nil {
+		st.canaryCookie, st.previousCookie, st.primaryCookie = "", "", ""
+		return
+	}
+	if st.canary == 0 {
+		if st.canaryCookie != "" {
+			st.previousCookie = st.canaryCookie
+		}
+		st.canaryCookie, st.primaryCookie = "", ""
+		return
+	}
+	if istioCookieName(st.canaryCookie) != sa.CookieName {
+		st.canaryCookie = istioNewCookie(cd, sa.CookieName, st.previousCookie)
+	}
+	st.previousCookie = ""
+	switch {
+	case sa.PrimaryCookieName == "":
+		st.primaryCookie = ""
+	case istioCookieName(st.primaryCookie) != sa.PrimaryCookieName:
+		st.primaryCookie = istioNewCookie(cd, sa.PrimaryCookieName, "")
+	}
+}
+
+func (k *istioConfig) destination(host string) *networkingv1.Destination {
+	return &networkingv1.Destination{Host: host, Port: istioClone(k.port)}
+}
+
+func (k *istioConfig) httpDestination(host string, weight int) *networkingv1.HTTPRouteDestination {
+	return &networkingv1.HTTPRouteDestination{Destination: k.destination(host), Weight: int32(weight)}
+}
+
+// split is the primary and canary destinations, in that order.
+func (k *istioConfig) split(primary, canary int) []*networkingv1.HTTPRouteDestination {
+	return []*networkingv1.HTTPRouteDestination{k.httpDestination(k.primary, primary), k.httpDestination(k.canary, canary)}
+}
+
+// httpRoute is a route with the spec.service settings.
+func (k *istioConfig) httpRoute(name string, match []*networkingv1.HTTPMatchRequest, route []*networkingv1.HTTPRouteDestination) *networkingv1.HTTPRoute {
+	return &networkingv1.HTTPRoute{
+		Name:       name,
+		Match:      match,
+		Route:      route,
+		Rewrite:    istioClone(k.rewrite),
+		Timeout:    istioClone(k.timeout),
+		Retries:    istioClone(k.retries),
+		CorsPolicy: istioClone(k.cors),
+		Headers:    istioClone(k.headers),
+	}
+}
+
+// cookieMatch matches requests carrying a cookie, within spec.service.match.
+func (k *istioConfig) cookieMatch(cookie string) []*networkingv1.HTTPMatchRequest {
+	name, value, _ := strings.Cut(cookie, "=")
+	m := &networkingv1.HTTPMatchRequest{Headers: map[string]*networkingv1.StringMatch{
+		istioCookieHeader: {MatchType: &networkingv1.StringMatch_Regex{
+			Regex: fmt.Sprintf(".*%s.*%s.*", regexp.QuoteMeta(name), regexp.QuoteMeta(value)),
+		}},
+	}}
+	return istioMergeMatches([]*networkingv1.HTTPMatchRequest{m}, k.match)
+}
+
+// istioMergeMatches combines every analysis condition with every spec.service.match condition: the
+// fields the analysis condition sets replace those of the service condition.
+func istioMergeMatches(analysis, service []*networkingv1.HTTPMatchRequest) []*networkingv1.HTTPMatchRequest {
+	if len(service) == 0 {
+		return istioCloneAll(analysis)
+	}
+	merged := make([]*networkingv1.HTTPMatchRequest, 0, len(analysis)*len(service))
+	for _, a := range analysis {
+		for _, s := range service {
+			m := istioClone(s)
+			istioClone(a).ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+				m.ProtoReflect().Set(fd, v)
+				return true
+			})
+			merged = append(merged, m)
+		}
+	}
+	return merged
+}
+
+func istioAddSetCookie(d *networkingv1.HTTPRouteDestination, cookie string) {
+	d.Headers = &networkingv1.Headers{Response: &networkingv1.Headers_HeaderOperations{
+		Add: map[string]string{istioSetCookieHeader: cookie},
+	}}
+}
+
+func istioMaxAge(sa *flaggerv1.SessionAffinity) int {
+	if sa.MaxAge > 0 {
+		return sa.MaxAge
+	}
+	return flaggerv1.DefaultSessionAffinityMaxAge
+}
+
+// istioBuildCookie is the Set-Cookie value for a name=value cookie with the configured attributes.
+func istioBuildCookie(sa *flaggerv1.SessionAffinity, cookie string, maxAge int) string {
+	parts := []string{cookie, "Max-Age=" + strconv.Itoa(maxAge)}
+	if sa.Domain != "" {
+		parts = append(parts, "Domain="+sa.Domain)
+	}
+	if sa.Path != "" {
+		parts = append(parts, "Path="+sa.Path)
+	}
+	if sa.SameSite != "" {
+		parts = append(parts, "SameSite="+sa.SameSite)
+	}
+	if sa.HttpOnly {
+		parts = append(parts, "HttpOnly")
+	}
+	if sa.Secure {
+		parts = append(parts, "Secure")
+	}
+	if sa.Partitioned {
+		parts = append(parts, "Partitioned")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// istioExpireCookie is the Set-Cookie value that deletes a cookie: browsers need its domain and path.
+func istioExpireCookie(sa *flaggerv1.SessionAffinity, cookie string) string {
+	parts := []string{cookie, istioExpiredCookie}
+	if sa.Domain != "" {
+		parts = append(parts, "Domain="+sa.Domain)
+	}
+	if sa.Path != "" {
+		parts = append(parts, "Path="+sa.Path)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// istioCookieOf returns the name=value of a Set-Cookie value.
+func istioCookieOf(setCookie string) string {
+	cookie, _, _ := strings.Cut(setCookie, ";")
+	cookie = strings.TrimSpace(cookie)
+	if !strings.Contains(cookie, "=") {
+		return ""
+	}
+	return cookie
+}
+
+func istioCookieName(cookie string) string {
+	name, _, _ := strings.Cut(cookie, "=")
+	return name
+}
+
+const istioCookieLetters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// istioNewCookie derives a cookie name=value from the canary's UID and the revision under analysis,
+// so that every write of one run hands out the same cookie (Flagger draws it at random and keeps it
+// in the status). The value is ten letters, like Flagger's, and differs from avoid.
+func istioNewCookie(cd *flaggerv1.Canary, name, avoid string) string {
+	for attempt := 0; ; attempt++ {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%s/%d", cd.UID, cd.Status.LastAppliedSpec, name, attempt)))
+		value := make([]byte, 10)
+		for i := range value {
+			value[i] = istioCookieLetters[int(sum[i])%len(istioCookieLetters)]
+		}
+		if cookie := name + "=" + string(value); cookie != avoid {
+			return cookie
+		}
+	}
+}
+
+// istioMatches translates Istio request matches written in the canary spec.
+func istioMatches(field string, in []flaggerv1.HTTPMatchRequest) ([]*networkingv1.HTTPMatchRequest, error) {
+	var out []*networkingv1.HTTPMatchRequest
+	for i, m := range in {
+		path := fmt.Sprintf("%s[%d]", field, i)
+		match := &networkingv1.HTTPMatchRequest{
+			Name:            m.Name,
+			Port:            m.Port,
+			SourceLabels:    maps.Clone(m.SourceLabels),
+			Gateways:        slices.Clone(m.Gateways),
+			IgnoreUriCase:   m.IgnoreURICase,
+			SourceNamespace: m.SourceNamespace,
+		}
+		var err error
+		for _, f := range []struct {
+			name string
+			in   *flaggerv1.StringMatch
+			out  **networkingv1.StringMatch
+		}{{"uri", m.URI, &match.Uri}, {"scheme", m.Scheme, &match.Scheme}, {"method", m.Method, &match.Method}, {"authority", m.Authority, &match.Authority}} {
+			if f.in != nil {
+				if *f.out, err = istioStringMatch(path+"."+f.name, *f.in); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if match.Headers, err = istioStringMatches(path+".headers", m.Headers); err != nil {
+			return nil, err
+		}
+		if match.QueryParams, err = istioStringMatches(path+".queryParams", m.QueryParams); err != nil {
+			return nil, err
+		}
+		if match.WithoutHeaders, err = istioStringMatches(path+".withoutHeaders", m.WithoutHeaders); err != nil {
+			return nil, err
+		}
+		out = append(out, match)
+	}
+	return out, nil
+}
+
+func istioStringMatches(field string, in map[string]flaggerv1.StringMatch) (map[string]*networkingv1.StringMatch, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make(map[string]*networkingv1.StringMatch, len(in))
+	for key, m := range in {
+		sm, err := istioStringMatch(field+"."+key, m)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = sm
+	}
+	return out, nil
+}
+
+// istioStringMatch translates a string match; Istio has no suffix match and takes one kind at most.
+func istioStringMatch(field string, m flaggerv1.StringMatch) (*networkingv1.StringMatch, error) {
+	if m.Suffix != "" {
+		return nil, Invalidf("%s: Istio does not support suffix matching", field)
+	}
+	out := &networkingv1.StringMatch{}
+	set := 0
+	if m.Exact != "" {
+		out.MatchType, set = &networkingv1.StringMatch_Exact{Exact: m.Exact}, set+1
+	}
+	if m.Prefix != "" {
+		out.MatchType, set = &networkingv1.StringMatch_Prefix{Prefix: m.Prefix}, set+1
+	}
+	if m.Regex != "" {
+		out.MatchType, set = &networkingv1.StringMatch_Regex{Regex: m.Regex}, set+1
+	}
+	if set > 1 {
+		return nil, Invalidf("%s: only one of exact, prefix and regex may be set", field)
+	}
+	return out, nil
+}
+
+// istioDuration parses a Go duration for a field Istio requires to be at least 1ms.
+func istioDuration(field, s string) (*durationpb.Duration, error) {
+	if s == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Millisecond {
+		return nil, Invalidf("%s: %q is not a duration of at least 1ms", field, s)
+	}
+	return durationpb.New(d), nil
+}
+
+func istioRetries(in *flaggerv1.HTTPRetry) (*networkingv1.HTTPRetry, error) {
+	if in == nil {
+		return nil, nil
+	}
+	perTry, err := istioDuration("spec.service.retries.perTryTimeout", in.PerTryTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &networkingv1.HTTPRetry{Attempts: in.Attempts, PerTryTimeout: perTry, RetryOn: in.RetryOn}, nil
+}
+
+func istioCors(in *flaggerv1.CorsPolicy) (*networkingv1.CorsPolicy, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := &networkingv1.CorsPolicy{
+		AllowOrigin:   slices.Clone(in.AllowOrigin),
+		AllowMethods:  slices.Clone(in.AllowMethods),
+		AllowHeaders:  slices.Clone(in.AllowHeaders),
+		ExposeHeaders: slices.Clone(in.ExposeHeaders),
+	}
+	for i, o := range in.AllowOrigins {
+		m, err := istioStringMatch(fmt.Sprintf("spec.service.corsPolicy.allowOrigins[%d]", i), o)
+		if err != nil {
+			return nil, err
+		}
+		out.AllowOrigins = append(out.AllowOrigins, m)
+	}
+	var err error
+	if out.MaxAge, err = istioDuration("spec.service.corsPolicy.maxAge", in.MaxAge); err != nil {
+		return nil, err
+	}
+	if in.AllowCredentials != nil {
+		out.AllowCredentials = wrapperspb.Bool(*in.AllowCredentials)
+	}
+	return out, nil
+}
+
+func istioHeaders(in *flaggerv1.Headers) *networkingv1.Headers {
+	if in == nil {
+		return nil
+	}
+	ops := func(o *flaggerv1.HeaderOperations) *networkingv1.Headers_HeaderOperations {
+		if o == nil {
+			return nil
+		}
+		return &networkingv1.Headers_HeaderOperations{Set: maps.Clone(o.Set), Add: maps.Clone(o.Add), Remove: slices.Clone(o.Remove)}
+	}
+	return &networkingv1.Headers{Request: ops(in.Request), Response: ops(in.Response)}
+}
+
+// istioDurationFields are the TrafficPolicy fields holding durations, which the canary spec writes as
+// Go durations (1m) and protobuf JSON wants in seconds (60s).
+var istioDurationFields = map[string]bool{
+	"ttl": true, "warmupDurationSecs": true, "connectTimeout": true, "idleTimeout": true,
+	"interval": true, "baseEjectionTime": true,
+}
+
+// istioTrafficPolicy translates spec.service.trafficPolicy, whose JSON follows Istio's schema.
+func istioTrafficPolicy(in *flaggerv1.TrafficPolicy) (*networkingv1.TrafficPolicy, error) {
+	if in == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("spec.service.trafficPolicy: %w", err)
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return nil, fmt.Errorf("spec.service.trafficPolicy: %w", err)
+	}
+	if err := istioNormalizeDurations("spec.service.trafficPolicy", tree); err != nil {
+		return nil, err
+	}
+	if raw, err = json.Marshal(tree); err != nil {
+		return nil, fmt.Errorf("spec.service.trafficPolicy: %w", err)
+	}
+	out := &networkingv1.TrafficPolicy{}
+	if err := protojson.Unmarshal(raw, out); err != nil {
+		return nil, Invalidf("spec.service.trafficPolicy is not a valid Istio traffic policy: %v", err)
+	}
+	return out, nil
+}
+
+func istioNormalizeDurations(path string, node any) error {
+	switch n := node.(type) {
+	case map[string]any:
+		for key, v := range n {
+			s, isString := v.(string)
+			if !isString || !istioDurationFields[key] {
+				if err := istioNormalizeDurations(path+"."+key, v); err != nil {
+					return err
+				}
+				continue
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil || d < time.Millisecond {
+				return Invalidf("%s.%s: %q is not a duration of at least 1ms", path, key, s)
+			}
+			n[key] = strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+		}
+	case []any:
+		for i, v := range n {
+			if err := istioNormalizeDurations(fmt.Sprintf("%s[%d]", path, i), v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
