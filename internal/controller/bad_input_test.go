@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/controller"
 	"github.com/pennant/pennant/internal/testenv"
 )
 
@@ -84,3 +85,31 @@ func testenvEventually(f *fixture, cond func() (bool, string)) {
 }
 
 func itoa(i int32) string { return strconv.Itoa(int(i)) }
+
+func TestRouterSpecProblemsAreReportedBeforeAnythingIsWritten(t *testing.T) {
+	cases := []struct {
+		name     string
+		provider string
+		mesh     string
+		want     string
+	}{
+		{"gatewayapi without gatewayRefs", "gatewayapi:v1", "", "spec.service.gatewayRefs is required"},
+		{"nginx without ingressRef", "nginx", "", "ingressRef"},
+		{"unknown -mesh-provider", "", "no-such-mesh", `provider "no-such-mesh" is not supported`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *controller.Config) {
+				if tc.mesh != "" {
+					c.Options.MeshProvider = tc.mesh
+				}
+			})
+			cd := blueGreenCanary("podinfo", "Deployment", 1)
+			cd.Spec.Provider = tc.provider
+			f.create(podinfoDeployment("podinfo", 1), cd)
+			f.waitStalled("podinfo", "InvalidSpec")
+			f.waitEvent(tc.want, 10*time.Second)
+			f.assertNothingCreated()
+		})
+	}
+}
