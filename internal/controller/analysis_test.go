@@ -22,7 +22,9 @@ import (
 // every request-success-rate query and the p99 of every request-duration query.
 type promAPI struct {
 	successRate atomic.Value // float64
-	srv         *httptest.Server
+	// answers overrides the value of queries containing a key.
+	answers sync.Map // string -> float64
+	srv     *httptest.Server
 }
 
 func newPromAPI(t *testing.T, successRate float64) *promAPI {
@@ -32,7 +34,15 @@ func newPromAPI(t *testing.T, successRate float64) *promAPI {
 		_ = r.ParseForm()
 		q := r.Form.Get("query")
 		value := 0.5 // error rates and other template queries: low
+		p.answers.Range(func(k, v any) bool {
+			if strings.Contains(q, k.(string)) {
+				value = v.(float64)
+				return false
+			}
+			return true
+		})
 		switch {
+		case value != 0.5:
 		case q == "vector(1)":
 			value = 1
 		case strings.Contains(q, "histogram_quantile"):

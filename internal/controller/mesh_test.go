@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -239,4 +240,58 @@ func TestGlooCanaryReleaseSeed003(t *testing.T) {
 		t.Errorf("RouteTable weights went %v, want %v", got, want)
 	}
 	f.waitEvent("Promotion completed! Scaling down "+f.key("podinfo"), time.Second)
+}
+
+func TestGlooABTestingSeed003(t *testing.T) {
+	f := newFixture(t)
+	prom := newPromAPI(t, 100)
+	cd := analysedCanary(prom, 4, 5)
+	cd.Spec.Provider = "gloo"
+	cd.Spec.Analysis.Match = []flaggerv1.ABMatch{{Headers: map[string]flaggerv1.StringMatch{"x-canary": {Exact: "insider"}}}}
+	f.create(podinfoDeployment("podinfo", 1), cd)
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	rec := f.recordWeights(routeTableGVK, "podinfo", glooSplits)
+
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.4")
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+	time.Sleep(200 * time.Millisecond)
+	if got, want := rec.sequence(), []string{"100/0 100/0", "0/100 100/0", "100/0 100/0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("A/B RouteTable routes went %v, want %v (matched route first, default route second)", got, want)
+	}
+	// Later events of this run are aggregated by the event recorder ("combined from similar
+	// events"), as with Flagger; the machine's unit tests pin their texts.
+	f.waitEvent("Advance "+f.key("podinfo")+" canary iteration 4/4", time.Second)
+}
+
+func TestGlooMetricTemplateRollbackSeed003(t *testing.T) {
+	f := newFixture(t)
+	prom := newPromAPI(t, 100)
+	prom.answers.Store("status!=", 6.2) // the 404s percentage query of seed 003
+	tmpl := &flaggerv1.MetricTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "not-found-percentage"},
+		Spec: flaggerv1.MetricTemplateSpec{
+			Provider: flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: prom.srv.URL},
+			Query: `100 - sum(rate(http_request_duration_seconds_count{kubernetes_namespace="{{ namespace }}",` +
+				`kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)",status!="404"}[{{ interval }}]))`,
+		},
+	}
+	cd := weightedCanary("gloo", prom)
+	cd.Spec.Analysis.Threshold = 3
+	max5 := 5.0
+	cd.Spec.Analysis.Metrics = append(cd.Spec.Analysis.Metrics, flaggerv1.CanaryMetric{
+		Name: "404s percentage", Interval: "1m", TemplateRef: &flaggerv1.CrossNamespaceRef{Name: "not-found-percentage"},
+		ThresholdRange: &flaggerv1.CanaryThresholdRange{Max: &max5},
+	})
+	f.create(tmpl, podinfoDeployment("podinfo", 1), cd)
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.3")
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseFailed, phaseTimeout)
+	f.waitEvent("Halt "+f.key("podinfo")+" advancement 404s percentage 6.20 > 5", time.Second)
+	f.waitEvent("Rolling back "+f.key("podinfo")+" failed checks threshold reached 3", time.Second)
+	rt := &unstructured.Unstructured{}
+	rt.SetGroupVersionKind(routeTableGVK)
+	f.get("podinfo", rt)
+	if got := glooSplits(rt.Object); len(got) != 1 || got[0] != (split{100, 0}) {
+		t.Errorf("RouteTable after the rollback = %v, want all traffic on the primary", got)
+	}
 }
