@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -251,6 +252,10 @@ func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Cana
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
 	case router.IsInvalidSpec(err):
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
+	case meta.IsNoMatchError(err):
+		// The provider's CRDs are not installed; retried with backoff, as they may be on their way.
+		_ = r.invalid(ctx, cd, "CRDNotInstalled", fmt.Sprintf("provider %s: %v", r.provider(cd), err))
+		return ctrl.Result{}, err
 	default:
 		return ctrl.Result{}, err
 	}
