@@ -62,38 +62,17 @@ func (r *ContourRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) err
 	if err := r.Validate(cd); err != nil {
 		return err
 	}
-	return edgeUpsert(ctx, r.client, r.owner, cd, contourHTTPProxyGVK, cd.GetServiceName(), func(existing *unstructured.Unstructured) (map[string]any, error) {
-		primaryWeight, canaryWeight := 100, 0
-		if existing != nil {
-			if p, c, err := contourWeights(existing, cd); err == nil {
-				primaryWeight, canaryWeight = p, c
-			}
-		}
-		return r.spec(cd, primaryWeight, canaryWeight, existing)
-	})
+	return r.object().reconcile(ctx, r.client, r.owner, cd)
 }
 
 // SetRoutes sets the weights of the (matched) routes of the HTTPProxy, which must exist.
 func (r *ContourRouter) SetRoutes(ctx context.Context, cd *flaggerv1.Canary, primaryWeight, canaryWeight int, _ bool) error {
-	if err := edgeCheckWeights(primaryWeight, canaryWeight); err != nil {
-		return fmt.Errorf("HTTPProxy %s.%s: %w", cd.GetServiceName(), cd.Namespace, err)
-	}
-	return edgeUpsert(ctx, r.client, r.owner, cd, contourHTTPProxyGVK, cd.GetServiceName(), func(existing *unstructured.Unstructured) (map[string]any, error) {
-		if existing == nil {
-			return nil, fmt.Errorf("HTTPProxy %s.%s not found: the router has not reconciled it yet", cd.GetServiceName(), cd.Namespace)
-		}
-		return r.spec(cd, primaryWeight, canaryWeight, existing)
-	})
+	return r.object().setRoutes(ctx, r.client, r.owner, cd, primaryWeight, canaryWeight)
 }
 
 // GetRoutes reads the weights of the primary and canary services of the first route.
 func (r *ContourRouter) GetRoutes(ctx context.Context, cd *flaggerv1.Canary) (primaryWeight, canaryWeight int, mirrored bool, err error) {
-	proxy, err := edgeGet(ctx, r.client, contourHTTPProxyGVK, cd.Namespace, cd.GetServiceName())
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("HTTPProxy %s.%s: %w", cd.GetServiceName(), cd.Namespace, err)
-	}
-	primaryWeight, canaryWeight, err = contourWeights(proxy, cd)
-	return primaryWeight, canaryWeight, false, err
+	return r.object().getRoutes(ctx, r.client, cd)
 }
 
 // Finalize gives back an HTTPProxy that existed before the canary with its original spec; one the
@@ -421,4 +400,9 @@ func contourWeights(proxy *unstructured.Unstructured, cd *flaggerv1.Canary) (pri
 		return 0, 0, fmt.Errorf("HTTPProxy %s.%s has no service %s", proxy.GetName(), proxy.GetNamespace(), primary)
 	}
 	return primaryWeight, canaryWeight, nil
+}
+
+// object is the HTTPProxy, whose spec carries the weights.
+func (r *ContourRouter) object() weightedObject {
+	return weightedObject{gvk: contourHTTPProxyGVK, spec: r.spec, weights: contourWeights}
 }

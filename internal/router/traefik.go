@@ -49,38 +49,17 @@ func (r *TraefikRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) err
 	if err := r.Validate(cd); err != nil {
 		return err
 	}
-	return edgeUpsert(ctx, r.client, r.owner, cd, traefikServiceGVK, cd.GetServiceName(), func(existing *unstructured.Unstructured) (map[string]any, error) {
-		primaryWeight, canaryWeight := 100, 0
-		if existing != nil {
-			if p, c, err := traefikWeights(existing, cd); err == nil {
-				primaryWeight, canaryWeight = p, c
-			}
-		}
-		return traefikSpec(cd, primaryWeight, canaryWeight, existing)
-	})
+	return r.object().reconcile(ctx, r.client, r.owner, cd)
 }
 
 // SetRoutes sets the weights of the TraefikService, which must exist.
 func (r *TraefikRouter) SetRoutes(ctx context.Context, cd *flaggerv1.Canary, primaryWeight, canaryWeight int, _ bool) error {
-	if err := edgeCheckWeights(primaryWeight, canaryWeight); err != nil {
-		return fmt.Errorf("TraefikService %s.%s: %w", cd.GetServiceName(), cd.Namespace, err)
-	}
-	return edgeUpsert(ctx, r.client, r.owner, cd, traefikServiceGVK, cd.GetServiceName(), func(existing *unstructured.Unstructured) (map[string]any, error) {
-		if existing == nil {
-			return nil, fmt.Errorf("TraefikService %s.%s not found: the router has not reconciled it yet", cd.GetServiceName(), cd.Namespace)
-		}
-		return traefikSpec(cd, primaryWeight, canaryWeight, existing)
-	})
+	return r.object().setRoutes(ctx, r.client, r.owner, cd, primaryWeight, canaryWeight)
 }
 
 // GetRoutes reads the primary and canary weights; an absent canary has weight 0.
 func (r *TraefikRouter) GetRoutes(ctx context.Context, cd *flaggerv1.Canary) (primaryWeight, canaryWeight int, mirrored bool, err error) {
-	ts, err := edgeGet(ctx, r.client, traefikServiceGVK, cd.Namespace, cd.GetServiceName())
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("TraefikService %s.%s: %w", cd.GetServiceName(), cd.Namespace, err)
-	}
-	primaryWeight, canaryWeight, err = traefikWeights(ts, cd)
-	return primaryWeight, canaryWeight, false, err
+	return r.object().getRoutes(ctx, r.client, cd)
 }
 
 // Finalize gives back a TraefikService that existed before the canary with its original spec; one
@@ -140,4 +119,9 @@ func traefikWeights(ts *unstructured.Unstructured, cd *flaggerv1.Canary) (primar
 		return 0, 0, fmt.Errorf("TraefikService %s.%s has no weighted service %s", ts.GetName(), ts.GetNamespace(), primary)
 	}
 	return primaryWeight, canaryWeight, nil
+}
+
+// object is the TraefikService, whose spec carries the weights.
+func (r *TraefikRouter) object() weightedObject {
+	return weightedObject{gvk: traefikServiceGVK, spec: traefikSpec, weights: traefikWeights}
 }
