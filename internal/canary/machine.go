@@ -97,10 +97,30 @@ func (m *machine) idle() {
 		// failed revision later starts a new rollout.
 		m.d.Status.LastAppliedSpec = m.obs.Revision
 	}
-	if !m.newRevision() {
+	if m.adoptForeignRevision() || !m.newRevision() {
 		return
 	}
 	m.startRollout()
+}
+
+// adoptForeignRevision takes over a canary whose status was written by Flagger, whose revision
+// hashes differ from Pennant's: replacing the controller must not release anything. The revision
+// is recorded as promoted when the primary already runs the target, and as the last (failed)
+// attempt of a failed canary; anything else is a real new revision.
+func (m *machine) adoptForeignRevision() bool {
+	st := &m.d.Status
+	if !m.obs.ForeignStatus || m.configsChanged() {
+		return false
+	}
+	switch {
+	case m.obs.PrimaryRunsTarget:
+		st.LastPromotedSpec = m.obs.Revision
+	case st.Phase != flaggerv1.CanaryPhaseFailed:
+		return false
+	}
+	st.LastAppliedSpec = m.obs.Revision
+	m.event("Revision of %s.%s recorded from a previous controller's status", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	return true
 }
 
 func (m *machine) newRevision() bool {

@@ -2412,3 +2412,41 @@ func TestHeldAnalysis(t *testing.T) {
 		t.Errorf("a hold past the progress deadline must count as a failed check, failedChecks = %d", d.Status.FailedChecks)
 	}
 }
+
+// A canary whose status Flagger wrote (its revision hashes differ) is taken over without a release
+// when the primary already runs the target, and a failed one stays failed.
+func TestAdoptingFlaggerStatus(t *testing.T) {
+	flaggerStatus := func(phase flaggerv1.CanaryPhase) flaggerv1.CanaryStatus {
+		st := idleStatus(phase)
+		st.LastAppliedSpec, st.LastPromotedSpec = "5f8c6d9b7", "5f8c6d9b7"
+		return st
+	}
+	cases := []struct {
+		name        string
+		phase       flaggerv1.CanaryPhase
+		runs        bool
+		wantPhase   flaggerv1.CanaryPhase
+		wantApplied string
+		wantPromo   string
+	}{
+		{"succeeded, primary runs the target", flaggerv1.CanaryPhaseSucceeded, true, flaggerv1.CanaryPhaseSucceeded, "rev2", "rev2"},
+		{"succeeded, target changed meanwhile", flaggerv1.CanaryPhaseSucceeded, false, flaggerv1.CanaryPhaseProgressing, "rev2", "5f8c6d9b7"},
+		{"failed, target is the failed attempt", flaggerv1.CanaryPhaseFailed, false, flaggerv1.CanaryPhaseFailed, "rev2", "5f8c6d9b7"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cd := newCanary(withStatus(flaggerStatus(tc.phase)))
+			obs := observed(cd.Status)
+			obs.Revision = "rev2"
+			obs.ForeignStatus, obs.PrimaryRunsTarget = true, tc.runs
+			d := next(t, cd, obs, istio(), t0, &fakeChecks{})
+			if d.Status.Phase != tc.wantPhase || d.Status.LastAppliedSpec != tc.wantApplied || d.Status.LastPromotedSpec != tc.wantPromo {
+				t.Errorf("phase %s applied %q promoted %q, want %s %q %q", d.Status.Phase, d.Status.LastAppliedSpec,
+					d.Status.LastPromotedSpec, tc.wantPhase, tc.wantApplied, tc.wantPromo)
+			}
+		})
+	}
+	if !IsRevision("0123456789abcdef0123456789abcdef") || IsRevision("5f8c6d9b7") || IsRevision("") {
+		t.Error("IsRevision must tell Pennant's 32-hex revisions from Flagger's")
+	}
+}

@@ -17,3 +17,17 @@ func (e *HoldError) Error() string { return e.Message }
 
 // pendingRetry is the fallback recheck while a check runs; its completion normally wakes the canary first.
 const pendingRetry = 5 * time.Second
+
+// IsRevision reports whether s has the form of a Pennant revision (32 lowercase hex digits); Flagger's
+// are shorter and drawn from another alphabet.
+func IsRevision(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -39,6 +39,10 @@ type Observation struct {
 	// seen our promotion), so that its readiness means the new revision is ready.
 	PrimaryPromoted bool
 	Routes          Routes
+	// ForeignStatus is true when the recorded revisions are not Pennant's (Flagger hashes them
+	// differently), and PrimaryRunsTarget then tells whether the primary already runs the target.
+	ForeignStatus     bool
+	PrimaryRunsTarget bool
 	// LastTick is when the last analysis step ran (zero: never in this process).
 	LastTick time.Time
 	// LastWait is when the last "Waiting for ... rollout to finish" event was recorded.

@@ -37,6 +37,12 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 		return obs, err
 	}
 	obs.Canary = readiness(target)
+	if st := cd.Status.LastAppliedSpec; st != "" && !canary.IsRevision(st) {
+		obs.ForeignStatus = true
+		if obs.PrimaryRunsTarget, err = e.workload.PrimaryRunsTarget(ctx, cd); err != nil {
+			return obs, err
+		}
+	}
 	// A primary promoted by another controller carries no revision: trust it, as Flagger would.
 	obs.PrimaryPromoted = primary.PromotedRevision == "" || primary.PromotedRevision == cd.Status.LastAppliedSpec
 	p, c, mirrored, err := e.router.GetRoutes(ctx, cd)

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -303,4 +305,32 @@ func TestSteadyStateReconcilesMakeNoAPIRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTakingOverFromFlaggerReleasesNothing(t *testing.T) {
+	f := newFixture(t)
+	f.create(podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 1))
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+
+	// What Flagger leaves behind: its own revision hashes in the status.
+	cd := f.canary("podinfo")
+	patch := client.MergeFrom(cd.DeepCopy())
+	cd.Status.LastAppliedSpec, cd.Status.LastPromotedSpec = "5f8c6d9b7", "5f8c6d9b7"
+	cd.Status.Phase = flaggerv1.CanaryPhaseSucceeded
+	if err := f.c.Status().Patch(context.Background(), cd, patch); err != nil {
+		t.Fatal(err)
+	}
+	f.update("podinfo", cd, func() { cd.Annotations = map[string]string{"wake": "up"} })
+
+	f.waitEvent("recorded from a previous controller's status", phaseTimeout)
+	got := f.canary("podinfo")
+	if got.Status.Phase != flaggerv1.CanaryPhaseSucceeded || len(got.Status.LastPromotedSpec) != 32 {
+		t.Errorf("after taking over: phase %s, lastPromotedSpec %q; want Succeeded and a Pennant revision", got.Status.Phase, got.Status.LastPromotedSpec)
+	}
+	for _, e := range f.events() {
+		if strings.Contains(e, "New revision detected") {
+			t.Errorf("taking over started a release: %q", e)
+		}
+	}
+	f.waitTargetReplicas("podinfo", 0)
 }

@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
@@ -176,4 +178,16 @@ func (c *daemonSetController) setScaleToZeroSelector(ctx context.Context, cd *fl
 	}
 	patch := fmt.Appendf(nil, `{"spec":{"template":{"spec":{"nodeSelector":{%q:%s}}}}}`, ScaleToZeroNodeSelector, value)
 	return c.f.mergePatch(ctx, target.DeepCopy(), patch)
+}
+
+func (c *daemonSetController) PrimaryRunsTarget(ctx context.Context, cd *flaggerv1.Canary) (bool, error) {
+	target, sel, err := c.target(ctx, cd)
+	if err != nil {
+		return false, err
+	}
+	primary := &appsv1.DaemonSet{}
+	if err := c.f.getPrimary(ctx, cd, primary); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return c.f.primaryRunsTemplate(ctx, cd, &target.Spec.Template, &primary.Spec.Template, sel)
 }

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -198,4 +199,16 @@ func (c *deploymentController) scaleTarget(ctx context.Context, cd *flaggerv1.Ca
 		return nil
 	}
 	return c.f.mergePatch(ctx, target.DeepCopy(), fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, want))
+}
+
+func (c *deploymentController) PrimaryRunsTarget(ctx context.Context, cd *flaggerv1.Canary) (bool, error) {
+	target, sel, err := c.target(ctx, cd)
+	if err != nil {
+		return false, err
+	}
+	primary := &appsv1.Deployment{}
+	if err := c.f.getPrimary(ctx, cd, primary); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return c.f.primaryRunsTemplate(ctx, cd, &target.Spec.Template, &primary.Spec.Template, sel)
 }

@@ -158,6 +158,11 @@ func (c *serviceController) ScaleFromZero(context.Context, *flaggerv1.Canary) er
 
 func (c *serviceController) Finalize(context.Context, *flaggerv1.Canary) error { return nil }
 
+// PrimaryRunsTarget is false: a Service target's copies carry no trace of who made them.
+func (c *serviceController) PrimaryRunsTarget(context.Context, *flaggerv1.Canary) (bool, error) {
+	return false, nil
+}
+
 // Selector is empty: a Service target selects no pods of its own and gets no generated Services.
 func (c *serviceController) Selector(context.Context, *flaggerv1.Canary) (string, string, map[string]int32, error) {
 	return "", "", nil, nil

@@ -25,17 +25,41 @@ func (f *Factory) primaryTemplate(ctx context.Context, cd *flaggerv1.Canary, src
 	if err != nil {
 		return corev1.PodTemplateSpec{}, err
 	}
+	tmpl := derivePrimaryTemplate(src, sel, configs)
+	tmpl.Annotations[FlaggerIDAnnotation] = uuid.NewString()
+	return tmpl, nil
+}
+
+// derivePrimaryTemplate is the primary's pod template for a target template, without flagger-id.
+func derivePrimaryTemplate(src *corev1.PodTemplateSpec, sel selection, configs []trackedConfig) corev1.PodTemplateSpec {
 	tmpl := src.DeepCopy()
 	tmpl.Labels = withoutFluxKeys(tmpl.Labels)
 	tmpl.Labels[sel.label] = sel.primaryValue()
 	tmpl.Annotations = withoutFluxKeys(tmpl.Annotations)
-	tmpl.Annotations[FlaggerIDAnnotation] = uuid.NewString()
 	rewriteConfigRefs(&tmpl.Spec, configs)
 	rewriteAffinity(tmpl.Spec.Affinity, sel)
 	for i := range tmpl.Spec.TopologySpreadConstraints {
 		rewriteSelector(tmpl.Spec.TopologySpreadConstraints[i].LabelSelector, sel)
 	}
-	return *tmpl, nil
+	return *tmpl
+}
+
+// primaryRunsTemplate reports whether a primary's pod template is the one derived from the target's,
+// whoever made it (Pennant or Flagger): flagger-id aside, they must hash alike.
+func (f *Factory) primaryRunsTemplate(ctx context.Context, cd *flaggerv1.Canary, target, primary *corev1.PodTemplateSpec, sel selection) (bool, error) {
+	configs, err := f.trackedConfigs(ctx, cd.Namespace, &target.Spec)
+	if err != nil {
+		return false, err
+	}
+	want := derivePrimaryTemplate(target, sel, configs)
+	have := primary.DeepCopy()
+	delete(have.Annotations, FlaggerIDAnnotation)
+	wantHash, err := revisionHash(want)
+	if err != nil {
+		return false, err
+	}
+	haveHash, err := revisionHash(*have)
+	return err == nil && wantHash == haveHash, err
 }
 
 // rewriteAffinity points pod (anti-)affinity terms that select the target's pods at the primary's

@@ -48,6 +48,9 @@ type Controller interface {
 	Selector(ctx context.Context, cd *flaggerv1.Canary) (label, value string, ports map[string]int32, err error)
 	// Finalize restores the target when the Canary is deleted with revertOnDeletion.
 	Finalize(ctx context.Context, cd *flaggerv1.Canary) error
+	// PrimaryRunsTarget reports whether the primary already runs the target's pod template (e.g. a
+	// canary that Flagger promoted, whose revision hashes Pennant does not share).
+	PrimaryRunsTarget(ctx context.Context, cd *flaggerv1.Canary) (bool, error)
 }
 
 // Scaler manages the -primary clone of the target's autoscaler (HPA or KEDA ScaledObject).
