@@ -164,7 +164,7 @@ func TestIstioCanaryReleaseSeed001(t *testing.T) {
 	}
 	// The events of the steps are aggregated by the event recorder ("combined from similar events"),
 	// as with Flagger; the weights above are the per-step record.
-	f.waitEvent("Advance "+f.key("podinfo")+" canary weight 5", time.Second)
+	f.waitEvent("Advance "+f.key("podinfo")+" canary weight 5", 5*time.Second)
 	for _, e := range f.events() {
 		if strings.HasPrefix(e, "Warning") && !strings.Contains(e, "Waiting for") {
 			t.Errorf("unexpected warning during a healthy release: %q", e)
@@ -239,7 +239,7 @@ func TestGlooCanaryReleaseSeed003(t *testing.T) {
 	if got, want := rec.sequence(), expectedCanaryWalk(); !reflect.DeepEqual(got, want) {
 		t.Errorf("RouteTable weights went %v, want %v", got, want)
 	}
-	f.waitEvent("Promotion completed! Scaling down "+f.key("podinfo"), time.Second)
+	f.waitEvent("Promotion completed! Scaling down "+f.key("podinfo"), 5*time.Second)
 }
 
 func TestGlooABTestingSeed003(t *testing.T) {
@@ -260,7 +260,7 @@ func TestGlooABTestingSeed003(t *testing.T) {
 	}
 	// Later events of this run are aggregated by the event recorder ("combined from similar
 	// events"), as with Flagger; the machine's unit tests pin their texts.
-	f.waitEvent("Advance "+f.key("podinfo")+" canary iteration 4/4", time.Second)
+	f.waitEvent("Advance "+f.key("podinfo")+" canary iteration 4/4", 5*time.Second)
 }
 
 func TestGlooMetricTemplateRollbackSeed003(t *testing.T) {
@@ -286,8 +286,8 @@ func TestGlooMetricTemplateRollbackSeed003(t *testing.T) {
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
 	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.3")
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseFailed, phaseTimeout)
-	f.waitEvent("Halt "+f.key("podinfo")+" advancement 404s percentage 6.20 > 5", time.Second)
-	f.waitEvent("Rolling back "+f.key("podinfo")+" failed checks threshold reached 3", time.Second)
+	f.waitEvent("Halt "+f.key("podinfo")+" advancement 404s percentage 6.20 > 5", 5*time.Second)
+	f.waitEvent("Rolling back "+f.key("podinfo")+" failed checks threshold reached 3", 5*time.Second)
 	rt := &unstructured.Unstructured{}
 	rt.SetGroupVersionKind(routeTableGVK)
 	f.get("podinfo", rt)
