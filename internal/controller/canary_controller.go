@@ -246,8 +246,10 @@ func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Cana
 		// A target may be created after its canary (GitOps applies in any order): the watch wakes us.
 		return ctrl.Result{}, r.invalid(ctx, cd, "TargetNotFound", msg)
 	case apierrors.IsNotFound(err):
-		// A referenced autoscaler, ConfigMap or Secret is missing; its creation wakes us.
-		return ctrl.Result{}, r.invalid(ctx, cd, "ReferenceNotFound", err.Error())
+		// A referenced object is missing. Autoscalers, ConfigMaps and Secrets are watched; routing
+		// references (ingressRef, upstreamRef, routeRef) are not, so look again now and then: the
+		// check reads only the cache.
+		return ctrl.Result{RequeueAfter: referenceRecheck}, r.invalid(ctx, cd, "ReferenceNotFound", err.Error())
 	case workload.IsPermanent(err):
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
 	case router.IsInvalidSpec(err):
@@ -302,6 +304,9 @@ func (r *CanaryReconciler) countCanaries(ctx context.Context) {
 		r.Metrics.SetCanaryTotals(list.Items)
 	}
 }
+
+// referenceRecheck is how often a canary stalled on a missing, unwatched reference looks again.
+const referenceRecheck = time.Minute
 
 // providerCheckTimeout bounds the metric provider check made when a canary initializes.
 const providerCheckTimeout = 30 * time.Second
