@@ -253,7 +253,9 @@ func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Cana
 	case workload.IsPermanent(err):
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
 	case router.IsInvalidSpec(err):
-		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
+		// Some of these depend on other objects (a Gloo upstreamRef, a route owned by someone else):
+		// look again now and then.
+		return ctrl.Result{RequeueAfter: referenceRecheck}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
 	case meta.IsNoMatchError(err):
 		// The provider's CRDs are not installed; retried with backoff, as they may be on their way.
 		_ = r.invalid(ctx, cd, "CRDNotInstalled", fmt.Sprintf("provider %s: %v", r.provider(cd), err))
