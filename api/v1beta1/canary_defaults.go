@@ -2,6 +2,7 @@ package v1beta1
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -107,4 +108,12 @@ func (c *Canary) OwnerReference() metav1.OwnerReference {
 		Controller:         &controller,
 		BlockOwnerDeletion: &controller,
 	}
+}
+
+// KnativePrimaryRevisionAnnotation on a Knative Service target names the revision serving as primary.
+const KnativePrimaryRevisionAnnotation = "flagger.app/primary-revision"
+
+// IsKnativeTarget reports whether the target is a Knative Service.
+func (c *Canary) IsKnativeTarget() bool {
+	return c.Spec.TargetRef.Kind == "Service" && strings.HasPrefix(c.Spec.TargetRef.APIVersion, "serving.knative.dev/")
 }

@@ -161,7 +161,13 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	if decision.Ticked {
 		r.Metrics.ObserveDuration(cd, r.Now().Sub(now))
 	}
-	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+	requeue := decision.RequeueAfter
+	if requeue == 0 && cd.IsKnativeTarget() {
+		// Knative Services are not watched (their CRD is optional): look for new revisions each
+		// interval, from the cache.
+		requeue = cd.GetAnalysisInterval(r.Options.MinInterval)
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // env is what acts on one canary: its workload kind, autoscaler and router.

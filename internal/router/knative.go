@@ -14,7 +14,7 @@ import (
 )
 
 // KnativePrimaryRevisionAnnotation on a Knative Service names the revision serving as primary.
-const KnativePrimaryRevisionAnnotation = "flagger.app/primary-revision"
+const KnativePrimaryRevisionAnnotation = flaggerv1.KnativePrimaryRevisionAnnotation
 
 // KnativeServiceGVK is the kind of a Knative target.
 var KnativeServiceGVK = schema.GroupVersionKind{Group: "serving.knative.dev", Version: "v1", Kind: "Service"}

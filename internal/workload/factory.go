@@ -69,7 +69,10 @@ func (f *Factory) Controller(cd *flaggerv1.Canary) (Controller, error) {
 		// A Knative Service is also kind Service: never mistake it for the core Service that Knative
 		// creates under the same name. Any other apiVersion (v1, core/v1, ...) means a core Service.
 		if strings.HasPrefix(ref.APIVersion, knativeServingGroup+"/") {
-			return nil, permanentf("targetRef %s %s/%s is not supported: Knative is not", ref.APIVersion, ref.Kind, ref.Name)
+			if cd.Spec.AutoscalerRef != nil {
+				return nil, permanentf("canary %s: autoscalerRef cannot be used with a Knative Service target", cd.Key())
+			}
+			return &knativeController{f: f}, nil
 		}
 		return &serviceController{f: f}, nil
 	}

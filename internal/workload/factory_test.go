@@ -98,9 +98,14 @@ func TestFactoryKinds(t *testing.T) {
 		}
 	}
 
+	knative := newCanary("", "")
+	knative.Spec.TargetRef = flaggerv1.LocalObjectReference{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "podinfo"}
+	if got, err := f.Controller(knative); err != nil || typeName(got) != typeName(&knativeController{}) {
+		t.Errorf("Knative Service target: got %T, %v; want the Knative controller", got, err)
+	}
+
 	for _, ref := range []flaggerv1.LocalObjectReference{
 		{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "podinfo"},
-		{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "podinfo"},
 	} {
 		cd := newCanary("", "")
 		cd.Spec.TargetRef = ref
