@@ -49,10 +49,13 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		Hooks:       webhooks.NewCaller(),
 		Analyzer:    cfg.Analyzer,
 		Notifier:    cfg.Notifier,
-		Announcer:   Announcer{Recorder: mgr.GetEventRecorderFor("flagger"), Log: ctrl.Log.WithName("canary")},
-		Metrics:     cfg.Metrics,
-		Options:     cfg.Options,
-		Now:         time.Now,
+		// The core/v1 event recorder, deprecated in controller-runtime, on purpose: its events show
+		// "From: flagger" in kubectl describe and aggregate as Flagger's do.
+		Announcer: Announcer{Recorder: mgr.GetEventRecorderFor("flagger"), Log: ctrl.Log.WithName("canary")}, //nolint:staticcheck
+
+		Metrics: cfg.Metrics,
+		Options: cfg.Options,
+		Now:     time.Now,
 	}
 	if r.Metrics == nil {
 		r.Metrics = NopRecorder{}
