@@ -64,14 +64,7 @@ func TestDynatraceIsOnline(t *testing.T) {
 }
 
 func TestDynatraceResults(t *testing.T) {
-	cases := []struct {
-		name   string
-		status int
-		body   string
-		want   float64
-		is     error
-		msg    string
-	}{
+	cases := []responseCase{
 		{name: "last non-null", status: 200, body: `{"result":[{"data":[{"values":[1,2,null]}]}]}`, want: 2},
 		{name: "no result", status: 200, body: `{"totalCount":0,"result":[]}`, is: ErrNoValuesFound},
 		{name: "no data", status: 200, body: `{"result":[{"metricId":"m","data":[]}]}`, is: ErrNoValuesFound},
@@ -82,27 +75,7 @@ func TestDynatraceResults(t *testing.T) {
 		{name: "HTTP 500", status: 500, body: `{"error":{"code":500,"message":"Internal Server Error"}}`, msg: "Internal Server Error"},
 		{name: "malformed JSON", status: 200, body: `{"result":[{"data":`, msg: "decoding"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newBackend(t, reply(tc.status, "application/json", tc.body))
-			p := newTestDynatrace(t, srv.URL, Options{})
-			v, err := p.RunQuery(context.Background(), "m")
-			switch {
-			case tc.is != nil:
-				mustErrorIs(t, err, tc.is)
-			case tc.msg != "":
-				mustPlainError(t, err)
-			default:
-				mustValue(t, v, err, tc.want)
-			}
-			if tc.msg != "" {
-				mustContain(t, err, tc.msg)
-			}
-			if tc.status >= 400 {
-				mustStatus(t, err, tc.status, tc.msg)
-			}
-		})
-	}
+	runResponseCases(t, cases, "application/json", "m", func(t *testing.T, url string) Provider { return newTestDynatrace(t, url, Options{}) })
 	t.Run("timeout", func(t *testing.T) {
 		srv := newHangingServer(t)
 		p := newTestDynatrace(t, srv.URL, Options{Timeout: shortTimeout})

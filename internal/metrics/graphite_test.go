@@ -68,14 +68,7 @@ func TestGraphiteIsOnline(t *testing.T) {
 }
 
 func TestGraphiteResults(t *testing.T) {
-	cases := []struct {
-		name   string
-		status int
-		body   string
-		want   float64
-		is     error
-		msg    string
-	}{
+	cases := []responseCase{
 		{name: "string value", status: 200, body: `[{"target":"a","datapoints":[["3.5",1700000000]]}]`, want: 3.5},
 		{name: "null-only series ignored", status: 200, body: `[{"target":"a","datapoints":[[null,1]]},{"target":"b","datapoints":[[4,1]]}]`, want: 4},
 		{name: "empty", status: 200, body: `[]`, is: ErrNoValuesFound},
@@ -85,27 +78,7 @@ func TestGraphiteResults(t *testing.T) {
 		{name: "malformed JSON", status: 200, body: `[{"target":"a","datapoints":[[1,`, msg: "decoding"},
 		{name: "bad datapoint", status: 200, body: `[{"target":"a","datapoints":[[1]]}]`, msg: "decoding"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newBackend(t, reply(tc.status, "application/json", tc.body))
-			p := newTestGraphite(t, srv.URL, nil, Options{})
-			v, err := p.RunQuery(context.Background(), "target=a")
-			switch {
-			case tc.is != nil:
-				mustErrorIs(t, err, tc.is)
-			case tc.msg != "":
-				mustPlainError(t, err)
-			default:
-				mustValue(t, v, err, tc.want)
-			}
-			if tc.msg != "" {
-				mustContain(t, err, tc.msg)
-			}
-			if tc.status >= 400 {
-				mustStatus(t, err, tc.status, tc.msg)
-			}
-		})
-	}
+	runResponseCases(t, cases, "application/json", "target=a", func(t *testing.T, url string) Provider { return newTestGraphite(t, url, nil, Options{}) })
 	t.Run("not a query string", func(t *testing.T) {
 		p := newTestGraphite(t, "http://127.0.0.1:1", nil, Options{})
 		_, err := p.RunQuery(context.Background(), "target=a;b")

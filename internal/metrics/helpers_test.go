@@ -188,3 +188,39 @@ func mustStatus(t *testing.T, err error, code int, bodyPart string) {
 		t.Fatalf("StatusError = %d %q, want %d containing %q", se.StatusCode, se.Body, code, bodyPart)
 	}
 }
+
+// responseCase is one backend answer and what RunQuery must make of it: a value, an error that is
+// the sentinel is, or a plain error containing msg (with the HTTP status when it is 4xx/5xx).
+type responseCase struct {
+	name   string
+	status int
+	body   string
+	want   float64
+	is     error
+	msg    string
+}
+
+// runResponseCases serves each case's answer on loopback and checks what RunQuery makes of it.
+func runResponseCases(t *testing.T, cases []responseCase, contentType, query string, build func(t *testing.T, url string) Provider) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newBackend(t, reply(tc.status, contentType, tc.body))
+			v, err := build(t, srv.URL).RunQuery(context.Background(), query)
+			switch {
+			case tc.is != nil:
+				mustErrorIs(t, err, tc.is)
+			case tc.msg != "":
+				mustPlainError(t, err)
+			default:
+				mustValue(t, v, err, tc.want)
+			}
+			if tc.msg != "" {
+				mustContain(t, err, tc.msg)
+			}
+			if tc.status >= 400 {
+				mustStatus(t, err, tc.status, tc.msg)
+			}
+		})
+	}
+}

@@ -135,14 +135,7 @@ func TestInfluxDBIsOnline(t *testing.T) {
 }
 
 func TestInfluxDBResults(t *testing.T) {
-	cases := []struct {
-		name   string
-		status int
-		body   string
-		want   float64
-		is     error
-		msg    string
-	}{
+	cases := []responseCase{
 		{name: "long", status: 200, body: influxLong, want: 42},
 		{name: "default value", status: 200, body: influxDefaulted, want: 7},
 		{name: "no record", status: 200, body: influxEmpty, is: ErrNoValuesFound},
@@ -155,27 +148,7 @@ func TestInfluxDBResults(t *testing.T) {
 		{name: "HTTP 500", status: 500, body: `{"code":"internal error","message":"unexpected error writing result"}`, msg: "unexpected error writing result"},
 		{name: "malformed CSV", status: 200, body: ",result,table,_value\n,,0,\"1.5\n", msg: "decoding"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newBackend(t, reply(tc.status, "text/csv", tc.body))
-			p := newTestInflux(t, srv.URL, influxCreds, Options{})
-			v, err := p.RunQuery(context.Background(), "q")
-			switch {
-			case tc.is != nil:
-				mustErrorIs(t, err, tc.is)
-			case tc.msg != "":
-				mustPlainError(t, err)
-			default:
-				mustValue(t, v, err, tc.want)
-			}
-			if tc.msg != "" {
-				mustContain(t, err, tc.msg)
-			}
-			if tc.status >= 400 {
-				mustStatus(t, err, tc.status, tc.msg)
-			}
-		})
-	}
+	runResponseCases(t, cases, "text/csv", "q", func(t *testing.T, url string) Provider { return newTestInflux(t, url, influxCreds, Options{}) })
 	t.Run("timeout", func(t *testing.T) {
 		srv := newHangingServer(t)
 		p := newTestInflux(t, srv.URL, influxCreds, Options{Timeout: shortTimeout})

@@ -68,14 +68,7 @@ func TestNewRelicIsOnline(t *testing.T) {
 }
 
 func TestNewRelicResults(t *testing.T) {
-	cases := []struct {
-		name   string
-		status int
-		body   string
-		want   float64
-		is     error
-		msg    string
-	}{
+	cases := []responseCase{
 		{name: "single named field", status: 200, body: `{"results":[{"average":0.25}]}`, want: 0.25},
 		{name: "percentile", status: 200, body: `{"results":[{"percentile":{"99":1.5}}]}`, want: 1.5},
 		{name: "single facet", status: 200, body: `{"facets":[{"name":"podinfo","results":[{"count":7}]}]}`, want: 7},
@@ -89,27 +82,7 @@ func TestNewRelicResults(t *testing.T) {
 		{name: "HTTP 500", status: 500, body: `internal error`, msg: "internal error"},
 		{name: "malformed JSON", status: 200, body: `{"results":[{"result":`, msg: "decoding"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newBackend(t, reply(tc.status, "application/json", tc.body))
-			p := newTestNewRelic(t, srv.URL, Options{})
-			v, err := p.RunQuery(context.Background(), "SELECT x FROM Metric")
-			switch {
-			case tc.is != nil:
-				mustErrorIs(t, err, tc.is)
-			case tc.msg != "":
-				mustPlainError(t, err)
-			default:
-				mustValue(t, v, err, tc.want)
-			}
-			if tc.msg != "" {
-				mustContain(t, err, tc.msg)
-			}
-			if tc.status >= 400 {
-				mustStatus(t, err, tc.status, tc.msg)
-			}
-		})
-	}
+	runResponseCases(t, cases, "application/json", "SELECT x FROM Metric", func(t *testing.T, url string) Provider { return newTestNewRelic(t, url, Options{}) })
 	t.Run("timeout", func(t *testing.T) {
 		srv := newHangingServer(t)
 		p := newTestNewRelic(t, srv.URL, Options{Timeout: shortTimeout})
