@@ -79,26 +79,11 @@ func TestFlaggerManifestsAccepted(t *testing.T) {
 	}
 }
 
-// TestExamplesMatchShared keeps testdata/examples identical to the shared reference examples.
-func TestExamplesMatchShared(t *testing.T) {
-	dir, err := testenv.SharedDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared, _ := filepath.Glob(filepath.Join(dir, "reference", "examples", "*.yaml"))
-	if len(shared) == 0 {
-		t.Skipf("no shared examples in %s (set %s)", dir, testenv.EnvSharedDir)
-	}
-	for _, src := range shared {
-		want, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(filepath.Join("testdata", "examples", filepath.Base(src)))
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("testdata/examples/%s is not an unmodified copy of %s (err %v)", filepath.Base(src), src, err)
-		}
-	}
+// TestExamplesUnmodified keeps testdata/examples byte-identical to Flagger's files (testdata/README.md
+// names them) and the seed manifests to the cuts of the guide.
+func TestExamplesUnmodified(t *testing.T) {
+	testenv.VerifyDigests(t, "api/v1beta1/testdata/examples", ".yaml")
+	testenv.VerifyDigests(t, "api/v1beta1/testdata/seeds", ".yaml")
 }
 
 const validCanary = `
@@ -257,18 +242,8 @@ func TestPrinterColumns(t *testing.T) {
 		}
 	}
 
-	// When Flagger's own CRD file is at hand, compare with it too, names included.
-	dir, err := testenv.SharedDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "crds", "flagger.yaml"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Logf("no %s/crds/flagger.yaml: compared with the built-in list only", dir)
-		return
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	// Compare with Flagger's own CRD file too, names included.
+	data := testenv.Fixture(t, filepath.Join(testenv.FixtureCRDDir, "flagger.yaml"))
 	for _, doc := range splitYAML(t, data) {
 		flagger := &apiextensionsv1.CustomResourceDefinition{}
 		if err := yaml.Unmarshal(doc, flagger); err != nil {

@@ -28,6 +28,7 @@ import (
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
+	"github.com/pennant/pennant/internal/testenv"
 )
 
 // prometheusBinary is Debian's prometheus package (2.42), which hack/test.sh installs.
@@ -83,11 +84,14 @@ func (e *istioExporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 }
 
 // startPrometheus runs a real Prometheus on a free loopback port with a temporary storage
-// directory, scraping target every second, and stops it when the test ends. It skips the test
-// when the binary is missing.
+// directory, scraping target every second, and stops it when the test ends. Under `make test`
+// (which installs Prometheus) a missing binary fails the test; a bare `go test` skips it.
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
 	if _, err := os.Stat(prometheusBinary); err != nil {
+		if os.Getenv(testenv.EnvCluster) == "1" {
+			t.Fatalf("%s is not installed, though hack/test.sh installs it: %v", prometheusBinary, err)
+		}
 		t.Skipf("%s is not installed: run make test (installs prometheus)", prometheusBinary)
 	}
 	dir := t.TempDir()

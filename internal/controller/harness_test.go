@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
 	os.Exit(testenv.Main(m,
 		testenv.WithModuleCRDs("istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml"),
-		testenv.WithSharedCRDs("keda.yaml", "gloo.yaml", "knative.yaml")))
+		testenv.WithFixtureCRDs("keda.yaml", "gloo.yaml", "knative.yaml")))
 }
 
 // fixture is one test's namespace on the local control plane with a running controller.

@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -323,10 +324,13 @@ func TestTakingOverFromFlaggerReleasesNothing(t *testing.T) {
 	f.update("podinfo", cd, func() { cd.Annotations = map[string]string{"wake": "up"} })
 
 	f.waitEvent("recorded from a previous controller's status", phaseTimeout)
-	got := f.canary("podinfo")
-	if got.Status.Phase != flaggerv1.CanaryPhaseSucceeded || len(got.Status.LastPromotedSpec) != 32 {
-		t.Errorf("after taking over: phase %s, lastPromotedSpec %q; want Succeeded and a Pennant revision", got.Status.Phase, got.Status.LastPromotedSpec)
-	}
+	// The event is recorded while the decision is carried out, before its status is written.
+	testenvEventually(f, func() (bool, string) {
+		got := f.canary("podinfo")
+		return got.Status.Phase == flaggerv1.CanaryPhaseSucceeded && len(got.Status.LastPromotedSpec) == 32,
+			fmt.Sprintf("after taking over: phase %s, lastPromotedSpec %q; want Succeeded and a Pennant revision",
+				got.Status.Phase, got.Status.LastPromotedSpec)
+	})
 	for _, e := range f.events() {
 		if strings.Contains(e, "New revision detected") {
 			t.Errorf("taking over started a release: %q", e)

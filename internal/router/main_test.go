@@ -18,7 +18,7 @@ import (
 )
 
 // The router tests run against a real API server with the providers' real CRDs: Istio's and the
-// Gateway API's from their Go modules, the others from the shared upstream copies.
+// Gateway API's from their Go modules, the others from the upstream copies in test/crds.
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m,
 		testenv.WithModuleCRDs("istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml"),
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 			"config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
 			"config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
 			"config/crd/standard/gateway.networking.k8s.io_grpcroutes.yaml"),
-		testenv.WithSharedCRDs("gloo.yaml", "contour.yaml", "traefik.yaml", "kuma.yaml", "smi-linkerd.yaml",
+		testenv.WithFixtureCRDs("gloo.yaml", "contour.yaml", "traefik.yaml", "kuma.yaml", "smi-linkerd.yaml",
 			"apisix.yaml", "appmesh.yaml", "knative.yaml"),
 	))
 }

@@ -10,7 +10,7 @@
 //
 // A package shares one environment between its tests with TestMain:
 //
-//	func TestMain(m *testing.M) { os.Exit(testenv.Main(m, testenv.WithSharedCRDs("istio.yaml"))) }
+//	func TestMain(m *testing.M) { os.Exit(testenv.Main(m, testenv.WithFixtureCRDs("gloo.yaml"))) }
 //
 //	func TestSomething(t *testing.T) {
 //		env := testenv.Start(t)
@@ -56,8 +56,6 @@ import (
 const (
 	// EnvCluster set to 1 (with KUBECONFIG) selects the running local control plane.
 	EnvCluster = "PENNANT_TEST_CLUSTER"
-	// EnvSharedDir overrides the shared directory (default: ../shared next to the repository).
-	EnvSharedDir = "PENNANT_SHARED_DIR"
 )
 
 // skipMessage is what a test without a control plane is skipped with.
@@ -84,9 +82,11 @@ type Env struct {
 type Option func(*options)
 
 type options struct {
-	crdPaths   []string
-	sharedCRDs []string
+	crdPaths []string
 }
+
+// FixtureCRDDir is the repository's directory of upstream CRD files (see its README for their origins).
+const FixtureCRDDir = "test/crds"
 
 // WithCRDs installs extra CRD files or directories; relative paths are relative to the repository root.
 func WithCRDs(paths ...string) Option {
@@ -109,9 +109,14 @@ func WithModuleCRDs(module string, paths ...string) Option {
 	}
 }
 
-// WithSharedCRDs installs files from the shared crds directory (see SharedDir), e.g. "istio.yaml".
-func WithSharedCRDs(names ...string) Option {
-	return func(o *options) { o.sharedCRDs = append(o.sharedCRDs, names...) }
+// WithFixtureCRDs installs upstream CRD files held in the repository under FixtureCRDDir, e.g.
+// "gloo.yaml". A missing file fails every test of the package with the file's name.
+func WithFixtureCRDs(names ...string) Option {
+	return func(o *options) {
+		for _, name := range names {
+			o.crdPaths = append(o.crdPaths, filepath.Join(FixtureCRDDir, name))
+		}
+	}
 }
 
 // shared is the environment of a package whose TestMain calls Main.
@@ -204,18 +209,9 @@ func start(m startMode, opts []Option) (*Env, error) {
 		}
 		paths = append(paths, p)
 	}
-	if len(o.sharedCRDs) > 0 {
-		dir, err := SharedDir()
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range o.sharedCRDs {
-			paths = append(paths, filepath.Join(dir, "crds", name))
-		}
-	}
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("CRD path: %w (the shared directory can be set with %s)", err, EnvSharedDir)
+			return nil, fmt.Errorf("CRD file missing: %w", err)
 		}
 	}
 
@@ -339,17 +335,4 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// SharedDir is the directory of shared reference material (crds/, reference/): $PENNANT_SHARED_DIR,
-// or ../shared next to the repository root.
-func SharedDir() (string, error) {
-	if dir := os.Getenv(EnvSharedDir); dir != "" {
-		return dir, nil
-	}
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(filepath.Dir(root), "shared"), nil
 }
