@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -241,6 +242,16 @@ func (r *run) query(ctx context.Context, p metrics.Provider, query string) (floa
 	v, err := p.RunQuery(ctx, query)
 	if err != nil {
 		return 0, r.a.explain(ctx, err)
+	}
+	return finiteOrNoData(v)
+}
+
+// finiteOrNoData is the one guard every provider's result passes through: NaN and ±Inf compare
+// false (NaN) or beyond any threshold (Inf) and would pass checks by accident, so they are "no
+// data" (metrics.ErrNoValuesFound), and the metric's noDataPolicy decides.
+func finiteOrNoData(v float64) (float64, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("non-finite value %v: %w", v, metrics.ErrNoValuesFound)
 	}
 	return v, nil
 }

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -192,6 +193,11 @@ func (q builtinQueries) render(metric string, m Model) (string, error) {
 func (q builtinQueries) durationOf(value float64) time.Duration {
 	if q.durationInSeconds {
 		value *= 1000
+	}
+	// int64 of a value beyond its range wraps (to a negative duration that passes any max
+	// threshold): saturate instead, so a huge latency fails the check.
+	if maxMillis := float64(math.MaxInt64 / int64(time.Millisecond)); value >= maxMillis {
+		return time.Duration(math.MaxInt64)
 	}
 	return time.Duration(int64(value)) * time.Millisecond
 }

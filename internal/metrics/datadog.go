@@ -121,9 +121,12 @@ func (p *datadogProvider) RunQuery(ctx context.Context, query string) (float64, 
 	default:
 		return 0, fmt.Errorf("%s: query %q: %w: %d series returned", TypeDatadog, query, ErrMultipleValuesReturned, len(res.Series))
 	}
-	for _, point := range res.Series[0].Pointlist {
-		if point[1] != nil {
-			return *point[1], nil
+	// The pointlist is in time order: judge the newest non-null point, the state of the canary
+	// now, not the oldest of the window.
+	points := res.Series[0].Pointlist
+	for i := len(points) - 1; i >= 0; i-- {
+		if points[i][1] != nil {
+			return *points[i][1], nil
 		}
 	}
 	return 0, fmt.Errorf("%s: query %q: %w: the series has no non-null point", TypeDatadog, query, ErrNoValuesFound)

@@ -38,7 +38,7 @@ func TestDatadogRequestShape(t *testing.T) {
 	p := newTestDatadog(t, srv.URL, Options{Interval: 2 * time.Minute})
 	query := "sum:trace.http.request.errors{service:podinfo}.as_count()"
 	v, err := p.RunQuery(context.Background(), query)
-	mustValue(t, v, err, 12.5) // the oldest non-null point
+	mustValue(t, v, err, 13.0) // the newest non-null point, not the oldest
 
 	r := srv.last(t)
 	mustEqual(t, "method", r.Method, http.MethodGet)
