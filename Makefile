@@ -2,7 +2,7 @@ SHELL := /usr/bin/env bash
 GO ?= go
 CONTROLLER_GEN := $(GO) tool controller-gen
 
-.PHONY: all build generate verify-generate fmt vet test test-unit test-integration demo bench cluster-build cluster-up cluster-down clean
+.PHONY: all build generate verify-generate fmt vet test test-unit test-integration demo bench e2e cluster-build cluster-up cluster-down clean
 
 all: build
 
@@ -40,6 +40,10 @@ cluster-down:
 ## test: everything CI runs: generated files, vet, unit tests and the controller tests on a real control plane
 test: verify-generate vet
 	hack/test.sh
+
+## e2e: the crash campaign and outage tests with the real pennant binary (hack/e2e.sh, test/crash)
+e2e:
+	hack/e2e.sh
 
 ## demo: a blue/green release of podinfo on a local control plane, start to finish
 demo:

@@ -10,6 +10,8 @@
 #   hack/local-cluster.sh down    stop what `up` started
 #   hack/local-cluster.sh env     print KUBECONFIG and KUBEBUILDER_ASSETS exports
 #   hack/local-cluster.sh assets  print the binaries directory (usable as KUBEBUILDER_ASSETS)
+#   hack/local-cluster.sh stop-apiserver   stop only the kube-apiserver (etcd keeps the state)
+#   hack/local-cluster.sh start-apiserver  start it again on the same port and PKI
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.35.4}
@@ -216,6 +218,30 @@ await() {
 
 kctl() { "$BIN/kubectl" --kubeconfig="$KUBECONFIG_FILE" "$@"; }
 
+start_apiserver() {
+  launch kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC --endpoint-reconciler-type=none \
+    --allow-privileged=true --cert-dir="$STATE/apiserver-certs"
+  await kube-apiserver curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://127.0.0.1:$API_PORT/readyz"
+}
+
+# Outage tests stop only the kube-apiserver (etcd and the rest stay up) and start it again.
+stop_apiserver() {
+  local pidfile=$STATE/kube-apiserver.pid pid i
+  [ -f "$pidfile" ] || { say "no kube-apiserver is running in $STATE"; return 1; }
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || true
+  for i in $(seq 100); do running "$pid" || break; sleep 0.1; done
+  if running "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+  rm -f "$pidfile"
+  say "kube-apiserver stopped"
+}
+
 up() {
   build
   if [ -f "$STATE/kube-apiserver.pid" ] && running "$(cat "$STATE/kube-apiserver.pid")"; then
@@ -232,15 +258,7 @@ up() {
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-cluster "pennant=http://127.0.0.1:$((ETCD_PORT + 1))"
   await etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-  launch kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
-    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-    --client-ca-file="$PKI/ca.crt" --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC --endpoint-reconciler-type=none \
-    --allow-privileged=true --cert-dir="$STATE/apiserver-certs"
-  await kube-apiserver curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:$API_PORT/readyz"
+  start_apiserver
   launch kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \
     --leader-elect=false --secure-port=0 --use-service-account-credentials=false \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
@@ -288,5 +306,7 @@ case "${1:-up}" in
   down) down ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE KUBEBUILDER_ASSETS=$BIN" ;;
   assets) echo "$BIN" ;;
-  *) echo "usage: $0 build|up|down|env|assets" >&2; exit 2 ;;
+  stop-apiserver) stop_apiserver ;;
+  start-apiserver) start_apiserver; say "kube-apiserver up on https://127.0.0.1:$API_PORT" ;;
+  *) echo "usage: $0 build|up|down|env|assets|stop-apiserver|start-apiserver" >&2; exit 2 ;;
 esac
