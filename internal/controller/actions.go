@@ -76,10 +76,11 @@ func (r *CanaryReconciler) postRollout(cd *flaggerv1.Canary, phase flaggerv1.Can
 	}
 	snapshot := cd.DeepCopy()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), postRolloutTimeout)
-		defer cancel()
 		for _, w := range hooks {
-			if err := r.Hooks.Call(ctx, snapshot, w, phase, webhooks.Metadata(w)); err != nil {
+			err := r.tasks().run(key(snapshot), "post-rollout hook "+w.Name, postRolloutTimeout, func(ctx context.Context) error {
+				return r.Hooks.Call(ctx, snapshot, w, phase, webhooks.Metadata(w))
+			})
+			if err != nil {
 				r.Announcer.Warn(snapshot, fmt.Sprintf("Post-rollout hook %s failed %v", w.Name, cleanError(err)))
 			} else {
 				r.Announcer.Info(snapshot, fmt.Sprintf("Post-rollout check %s passed", w.Name))

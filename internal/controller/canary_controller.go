@@ -34,6 +34,9 @@ type Options struct {
 	MinInterval time.Duration
 	// MaxConcurrentReconciles is -threadiness.
 	MaxConcurrentReconciles int
+	// NoCrossNamespaceRefs is -no-cross-namespace-refs: references (metric templates, alert
+	// providers, Gloo upstreams) outside the canary's namespace are InvalidSpec.
+	NoCrossNamespaceRefs bool
 }
 
 // MeshRouters returns the traffic router of a provider.
@@ -97,7 +100,7 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 // advance observes, decides, acts and persists.
 func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (ctrl.Result, error) {
 	now := r.Now()
-	if err := validate(cd); err != nil {
+	if err := validate(cd, r.Options.NoCrossNamespaceRefs); err != nil {
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
 	}
 	provider := r.provider(cd)
@@ -303,9 +306,10 @@ func (r *CanaryReconciler) checkProviders(cd *flaggerv1.Canary) {
 	}
 	snapshot := cd.DeepCopy()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), providerCheckTimeout)
-		defer cancel()
-		if err := r.Analyzer.CheckProviderAvailability(ctx, snapshot); err != nil {
+		err := r.tasks().run(key(snapshot), "provider check", providerCheckTimeout, func(ctx context.Context) error {
+			return r.Analyzer.CheckProviderAvailability(ctx, snapshot)
+		})
+		if err != nil {
 			r.Announcer.Warn(snapshot, err.Error())
 			return
 		}

@@ -37,6 +37,8 @@ type backgroundChecks struct {
 	analyzer Analyzer
 	wake     func(types.NamespacedName)
 	timeout  time.Duration
+	// tasks ties each check to its canary's lifetime and recovers its panics.
+	tasks *canaryTasks
 
 	mu   sync.Mutex
 	runs map[checkKey]*checkRun
@@ -58,7 +60,7 @@ type checkRun struct {
 }
 
 func newBackgroundChecks(hooks hookCaller, analyzer Analyzer, wake func(types.NamespacedName)) *backgroundChecks {
-	return &backgroundChecks{hooks: hooks, analyzer: analyzer, wake: wake, timeout: 5 * time.Minute, runs: map[checkKey]*checkRun{}}
+	return &backgroundChecks{hooks: hooks, analyzer: analyzer, wake: wake, timeout: 5 * time.Minute, tasks: newCanaryTasks(nil), runs: map[checkKey]*checkRun{}}
 }
 
 // forTick returns the phase machine's view of the checks for a canary's current tick.
@@ -106,9 +108,11 @@ func (b *backgroundChecks) start(k checkKey, cd *flaggerv1.Canary, fn func(conte
 	b.runs[k] = run
 	snapshot := cd.DeepCopy()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-		defer cancel()
-		run.results, run.err = fn(ctx, snapshot)
+		run.err = b.tasks.run(k.canary, k.what, b.timeout, func(ctx context.Context) error {
+			var err error
+			run.results, err = fn(ctx, snapshot)
+			return err
+		})
 		close(run.done)
 		b.wake(k.canary)
 	}()
@@ -145,8 +149,9 @@ func (b *backgroundChecks) prune(c types.NamespacedName, tick time.Time) {
 	}
 }
 
-// forget drops every check of a deleted canary.
+// forget drops every check of a deleted canary and cancels those still running.
 func (b *backgroundChecks) forget(c types.NamespacedName) {
+	b.tasks.end(c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k := range b.runs {
