@@ -7,8 +7,10 @@ import (
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
-// validate rejects specs the schema cannot catch.
-func validate(cd *flaggerv1.Canary) error {
+// validate rejects specs the schema cannot catch. With noCrossNamespaceRefs (Flagger's
+// -no-cross-namespace-refs) it also refuses every reference outside the canary's namespace, so that
+// nothing in another tenant's namespace is read or called.
+func validate(cd *flaggerv1.Canary, noCrossNamespaceRefs bool) error {
 	a := cd.GetAnalysis()
 	if a == nil {
 		return errors.New("spec.analysis is required")
@@ -23,6 +25,36 @@ func validate(cd *flaggerv1.Canary) error {
 	}
 	if cd.Spec.AutoscalerRef != nil && cd.Spec.TargetRef.Kind == "Service" {
 		return errors.New("spec.autoscalerRef cannot be used with a Service target")
+	}
+	if noCrossNamespaceRefs {
+		return crossNamespaceRef(cd)
+	}
+	return nil
+}
+
+// crossNamespaceRef names the first reference whose namespace is set and differs from the canary's.
+// An empty namespace means the canary's own, as in Flagger.
+func crossNamespaceRef(cd *flaggerv1.Canary) error {
+	foreign := func(ns string) bool { return ns != "" && ns != cd.Namespace }
+	refused := func(field, ns string) error {
+		return fmt.Errorf("%s: namespace %q differs from the canary's %q and -no-cross-namespace-refs is set", field, ns, cd.Namespace)
+	}
+	if u := cd.Spec.UpstreamRef; u != nil && foreign(u.Namespace) {
+		return refused("spec.upstreamRef", u.Namespace)
+	}
+	a := cd.GetAnalysis()
+	if a == nil {
+		return nil
+	}
+	for i, m := range a.Metrics {
+		if m.TemplateRef != nil && foreign(m.TemplateRef.Namespace) {
+			return refused(fmt.Sprintf("analysis.metrics[%d].templateRef", i), m.TemplateRef.Namespace)
+		}
+	}
+	for i, al := range a.Alerts {
+		if foreign(al.ProviderRef.Namespace) {
+			return refused(fmt.Sprintf("analysis.alerts[%d].providerRef", i), al.ProviderRef.Namespace)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,63 @@
+package controller
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+)
+
+// refCanary is a canary in namespace "team-a" whose references are all in the given namespace.
+func refCanary(refNamespace string) *flaggerv1.Canary {
+	return &flaggerv1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "team-a"},
+		Spec: flaggerv1.CanarySpec{
+			UpstreamRef: &flaggerv1.CrossNamespaceObjectReference{Kind: "Upstream", Name: "up", Namespace: refNamespace},
+			Analysis: &flaggerv1.CanaryAnalysis{
+				Metrics: []flaggerv1.CanaryMetric{{Name: "errors", TemplateRef: &flaggerv1.CrossNamespaceRef{Name: "t", Namespace: refNamespace}}},
+				Alerts:  []flaggerv1.CanaryAlert{{Name: "slack", ProviderRef: flaggerv1.CrossNamespaceRef{Name: "p", Namespace: refNamespace}}},
+			},
+		},
+	}
+}
+
+func TestValidateCrossNamespaceRefs(t *testing.T) {
+	for _, ns := range []string{"", "team-a"} {
+		if err := validate(refCanary(ns), true); err != nil {
+			t.Errorf("references in namespace %q refused with -no-cross-namespace-refs: %v", ns, err)
+		}
+	}
+	if err := validate(refCanary("team-b"), false); err != nil {
+		t.Errorf("cross-namespace references refused without the flag: %v", err)
+	}
+	cases := map[string]func(cd *flaggerv1.Canary){
+		"spec.upstreamRef":                func(cd *flaggerv1.Canary) { cd.Spec.UpstreamRef.Namespace = "team-b" },
+		"analysis.metrics[0].templateRef": func(cd *flaggerv1.Canary) { cd.Spec.Analysis.Metrics[0].TemplateRef.Namespace = "team-b" },
+		"analysis.alerts[0].providerRef":  func(cd *flaggerv1.Canary) { cd.Spec.Analysis.Alerts[0].ProviderRef.Namespace = "team-b" },
+	}
+	for field, foreign := range cases {
+		cd := refCanary("")
+		foreign(cd)
+		err := validate(cd, true)
+		if err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "team-b") {
+			t.Errorf("%s in another namespace: got %v, want an error naming the field and namespace", field, err)
+		}
+	}
+}
+
+func TestValidateStepWeights(t *testing.T) {
+	for _, sw := range [][]int{{0, 10}, {-5}, {10, 10}, {20, 10}} {
+		cd := refCanary("")
+		cd.Spec.Analysis.StepWeights = sw
+		if err := validate(cd, false); err == nil {
+			t.Errorf("stepWeights %v accepted", sw)
+		}
+	}
+	cd := refCanary("")
+	cd.Spec.Analysis.StepWeights = []int{1, 20, 100}
+	if err := validate(cd, false); err != nil {
+		t.Errorf("stepWeights [1 20 100] refused: %v", err)
+	}
+}
