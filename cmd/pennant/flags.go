@@ -73,7 +73,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.ingressAnnotationsPrefix, "ingress-annotations-prefix", "nginx.ingress.kubernetes.io", "Annotations prefix for NGINX ingresses.")
 	fs.StringVar(&o.ingressClass, "ingress-class", "", "Ingress class used for annotating HTTPProxy objects.")
 	fs.BoolVar(&o.enableLeaderElection, "enable-leader-election", false, "Enable leader election.")
-	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "kube-system", "Namespace used to create the leader election config map.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace used to create the leader election config map (default: the controller's own namespace).")
 	fs.BoolVar(&o.enableConfigTracking, "enable-config-tracking", true, "Enable secrets and configmaps tracking.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print version")
 	fs.StringVar(&o.clusterName, "cluster-name", "", "Cluster name to be included in alert msgs.")
@@ -83,10 +83,35 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.namespace != "" && o.leaderElectionNamespace == "kube-system" {
-		o.leaderElectionNamespace = o.namespace
+	if o.leaderElectionNamespace == "" {
+		o.leaderElectionNamespace = defaultLeaderElectionNamespace(os.Getenv("POD_NAMESPACE"), readFile(serviceAccountNamespaceFile), o.namespace)
 	}
 	return o, nil
+}
+
+// serviceAccountNamespaceFile holds the pod's namespace in every in-cluster pod.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// defaultLeaderElectionNamespace is where the Lease lives when -leader-election-namespace is not set:
+// the controller's own namespace, because the Role that grants Leases is bound there (not
+// kube-system, Flagger's default, which would need cluster-wide Lease rights). Out of a cluster it
+// falls back to the watched namespace, then kube-system.
+func defaultLeaderElectionNamespace(podNamespace, serviceAccountNamespace, watchedNamespace string) string {
+	for _, ns := range []string{podNamespace, serviceAccountNamespace, watchedNamespace} {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			return ns
+		}
+	}
+	return "kube-system"
+}
+
+// readFile is the content of a file, empty when it cannot be read.
+func readFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func env(name string) string { return os.Getenv(name) }

@@ -52,7 +52,41 @@ func TestFlagDefaultsMatchFlagger(t *testing.T) {
 	}
 }
 
+func TestLeaderElectionDefaultsToOwnNamespace(t *testing.T) {
+	cases := []struct{ pod, serviceAccount, watched, want string }{
+		{"flagger-system", "other", "apps", "flagger-system"},
+		{"", "flagger-system\n", "apps", "flagger-system"},
+		{"", "", "apps", "apps"},
+		{"", "", "", "kube-system"},
+	}
+	for _, c := range cases {
+		if got := defaultLeaderElectionNamespace(c.pod, c.serviceAccount, c.watched); got != c.want {
+			t.Errorf("defaultLeaderElectionNamespace(%q, %q, %q) = %q, want %q", c.pod, c.serviceAccount, c.watched, got, c.want)
+		}
+	}
+}
+
+func TestPodNamespaceIsTheLeaderElectionDefault(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "flagger-system")
+	o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), []string{"-namespace=apps"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.leaderElectionNamespace != "flagger-system" {
+		t.Errorf("leader election namespace = %q, want the pod's namespace", o.leaderElectionNamespace)
+	}
+	// Flagger's flag, when given, still wins.
+	o, err = parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), []string{"-leader-election-namespace=kube-system"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.leaderElectionNamespace != "kube-system" {
+		t.Errorf("explicit leader election namespace = %q, want kube-system", o.leaderElectionNamespace)
+	}
+}
+
 func TestNamespaceScopesLeaderElection(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "")
 	o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), []string{"-namespace=apps"})
 	if err != nil {
 		t.Fatal(err)
