@@ -53,7 +53,13 @@ type Analyzer struct {
 	Observer Observer
 	// QueryTimeout bounds each query; zero means DefaultQueryTimeout.
 	QueryTimeout time.Duration
+	// NoCrossNamespaceRefs (-no-cross-namespace-refs) refuses a templateRef to another namespace
+	// than the canary's: the check fails with ErrCrossNamespaceRef and no provider is called.
+	NoCrossNamespaceRefs bool
 }
+
+// ErrCrossNamespaceRef is the error of a templateRef to another namespace under NoCrossNamespaceRefs.
+var ErrCrossNamespaceRef = errors.New("cross-namespace references are not allowed")
 
 // New returns an Analyzer reading templates and secrets from reader.
 func New(reader client.Reader, metricsServer, meshProvider string) *Analyzer {
@@ -366,6 +372,10 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 	if m.TemplateRef.Namespace != "" {
 		ref.Namespace = m.TemplateRef.Namespace
 	}
+	crossNamespace := ref.Namespace != r.cd.Namespace
+	if crossNamespace && r.a.NoCrossNamespaceRefs {
+		return nil, nil, fmt.Errorf("Metric template %s.%s error: %w (canary namespace %s)", ref.Name, ref.Namespace, ErrCrossNamespaceRef, r.cd.Namespace)
+	}
 	var t flaggerv1.MetricTemplate
 	if err := r.a.Reader.Get(ctx, ref, &t); err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s error: %v", ref.Name, ref.Namespace, err)
@@ -380,11 +390,24 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 	}
 	// Backends that query a time window (Datadog, New Relic, ...) take it from the metric's interval.
 	interval, _ := time.ParseDuration(m.GetMetricInterval())
-	p, err := r.a.factory()(t.Spec.Provider, r.server, credentials, metrics.Options{Timeout: r.a.timeout(), Interval: interval})
+	p, err := r.a.factory()(t.Spec.Provider, r.templateDefaultAddress(crossNamespace, credentials), credentials, metrics.Options{Timeout: r.a.timeout(), Interval: interval})
 	if err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
 	}
 	return &t, p, nil
+}
+
+// templateDefaultAddress is the address of a template without its own: the canary's
+// spec.metricsServer (else -metrics-server), except for a template of another namespace that
+// carries credentials. Its Secret belongs to that namespace's owner, and a canary's author must
+// not be able to point it at a server of their own and collect the token: such a template keeps
+// the operator's -metrics-server (the override is ignored rather than refused, so that Flagger
+// canaries that set metricsServer for their builtin checks still work).
+func (r *run) templateDefaultAddress(crossNamespace bool, credentials map[string][]byte) string {
+	if crossNamespace && len(credentials) > 0 {
+		return r.a.MetricsServer
+	}
+	return r.server
 }
 
 func (r *run) checkTemplate(ctx context.Context, m flaggerv1.CanaryMetric) error {
