@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/pennant/pennant/internal/webhooks"
 )
 
 // DefaultTimeout bounds one post to a chat service when the sender has no timeout of its own.
@@ -102,17 +104,16 @@ func truncate(b []byte) string {
 // redact removes the path and query of the URL in a transport error: webhook URLs embed their
 // credentials there, and these errors end up in logs and Kubernetes events.
 func redact(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		c := *ue
-		if u, perr := url.Parse(ue.URL); perr == nil {
-			c.URL = u.Scheme + "://" + u.Host
-		} else {
-			c.URL = "(redacted)"
-		}
-		return &c
+	return webhooks.RedactError(err, schemeAndHost)
+}
+
+// schemeAndHost keeps only what identifies a chat service's host.
+func schemeAndHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(redacted)"
 	}
-	return err
+	return u.Scheme + "://" + u.Host
 }
 
 var transports sync.Map // proxy address -> *http.Transport

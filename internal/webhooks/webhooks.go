@@ -79,7 +79,7 @@ func (c *Caller) post(ctx context.Context, hook flaggerv1.CanaryWebhook, body []
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("invalid webhook url %q: %w", hook.URL, err)
+		return fmt.Errorf("invalid webhook url %q: %w", RedactURL(hook.URL), RedactError(err, RedactURL))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	client := c.client
@@ -88,7 +88,7 @@ func (c *Caller) post(ctx context.Context, hook flaggerv1.CanaryWebhook, body []
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return RedactError(err, RedactURL)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
