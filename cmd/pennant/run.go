@@ -49,9 +49,19 @@ func run(ctx context.Context, o options) error {
 	if err := router.AddToScheme(scheme); err != nil {
 		return err
 	}
+	// The manager's cache does not exist before the manager; the readiness check reaches it late.
+	var mgr ctrl.Manager
+	ready := func(req *http.Request) error {
+		if mgr == nil {
+			return fmt.Errorf("manager not created yet")
+		}
+		return cachesSynced(mgr.GetCache())(req)
+	}
 	mgrOpts := ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: ":" + strconv.Itoa(o.port), ExtraHandlers: map[string]http.Handler{"/healthz": healthHandler()}},
+		Scheme: scheme,
+		Metrics: metricsserver.Options{BindAddress: ":" + strconv.Itoa(o.port), ExtraHandlers: map[string]http.Handler{
+			"/healthz": healthHandler(), "/readyz": readyHandler(ready),
+		}},
 		HealthProbeBindAddress:  o.healthProbeBindAddress,
 		LeaderElection:          o.enableLeaderElection,
 		LeaderElectionID:        "flagger-leader-election",
@@ -62,11 +72,14 @@ func run(ctx context.Context, o options) error {
 	if o.namespace != "" {
 		mgrOpts.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{o.namespace: {}}}
 	}
-	mgr, err := ctrl.NewManager(restConfig, mgrOpts)
+	mgr, err = ctrl.NewManager(restConfig, mgrOpts)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("caches", cachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
 	recorder, err := telemetry.NewRecorder(metrics.Registry)
