@@ -415,7 +415,9 @@ func (r *run) checkTemplate(ctx context.Context, m flaggerv1.CanaryMetric) error
 	if err != nil {
 		return err
 	}
-	query, err := Render(t.Name, t.Spec.Query, NewModel(r.cd, m))
+	model := NewModel(r.cd, m)
+	model.EscapePromQL = t.Spec.Provider.Type == "prometheus" || t.Spec.Provider.Type == ""
+	query, err := Render(t.Name, t.Spec.Query, model)
 	if err != nil {
 		return fmt.Errorf("Metric template %s.%s query render error: %v", t.Name, t.Namespace, err)
 	}

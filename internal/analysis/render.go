@@ -29,6 +29,16 @@ type Model struct {
 	Interval string
 	// Variables are the metric's templateVariables: {{ variables.name }}.
 	Variables map[string]string
+	// EscapePromQL escapes every value for a double-quoted PromQL string (backslash and double
+	// quote), so that a canary-supplied value cannot end a label matcher and add selectors or
+	// operators of its own. Set for Prometheus templates; Kubernetes names never contain these
+	// characters, so only templateVariables change.
+	EscapePromQL bool
+}
+
+// escapePromQLString escapes s for the inside of a double-quoted PromQL string.
+func escapePromQLString(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s)
 }
 
 // NewModel is the template model of one of a canary's metrics.
@@ -55,6 +65,9 @@ func NewModel(cd *flaggerv1.Canary, metric flaggerv1.CanaryMetric) Model {
 
 // funcs are the template functions of the model, one per field, named as in Flagger.
 func (m Model) funcs() template.FuncMap {
+	if m.EscapePromQL {
+		m = m.escaped()
+	}
 	return template.FuncMap{
 		"name":      func() string { return m.Name },
 		"namespace": func() string { return m.Namespace },
@@ -65,6 +78,17 @@ func (m Model) funcs() template.FuncMap {
 		"interval":  func() string { return m.Interval },
 		"variables": func() map[string]string { return m.Variables },
 	}
+}
+
+// escaped is the model with every value escaped for a double-quoted PromQL string.
+func (m Model) escaped() Model {
+	e := escapePromQLString
+	out := Model{Name: e(m.Name), Namespace: e(m.Namespace), Target: e(m.Target), Service: e(m.Service),
+		Ingress: e(m.Ingress), Route: e(m.Route), Interval: e(m.Interval), Variables: map[string]string{}}
+	for k, v := range m.Variables {
+		out.Variables[k] = e(v)
+	}
+	return out
 }
 
 // Render executes a query template against the model. A reference to a variable the metric does

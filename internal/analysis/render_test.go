@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,5 +96,32 @@ func TestNewModel(t *testing.T) {
 	m = NewModel(cd, metric)
 	if m.Service != "svc" || m.Ingress != "ing" || m.Route != "route" || m.Interval != "5s" {
 		t.Errorf("refs: got %+v", m)
+	}
+}
+
+// A templateVariable with a double quote, a backslash or a brace cannot end the label value it
+// is rendered into: the escaped value reads back, unquoted, as the original.
+func TestRenderEscapesPromQLStrings(t *testing.T) {
+	hostile := `x"} or vector(1) or up{a="\`
+	m := Model{Variables: map[string]string{"v": hostile}, EscapePromQL: true}
+	got, err := Render("t", `sum(rate(m{l="{{ variables.v }}"}[1m]))`, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prefix, suffix = `sum(rate(m{l=`, `}[1m]))`
+	if !strings.HasPrefix(got, prefix) || !strings.HasSuffix(got, suffix) {
+		t.Fatalf("rendered %s", got)
+	}
+	// PromQL's double-quoted strings use Go's escapes: the whole label value must unquote as one
+	// string literal equal to the hostile value.
+	lit := strings.TrimSuffix(strings.TrimPrefix(got, prefix), suffix)
+	unq, err := strconv.Unquote(lit)
+	if err != nil || unq != hostile {
+		t.Fatalf("label value %s unquotes to %q, %v; want %q", lit, unq, err, hostile)
+	}
+	// Without the option (non-Prometheus providers) the value is rendered as written, as in Flagger.
+	m.EscapePromQL = false
+	if got, _ := Render("t", `{{ variables.v }}`, m); got != hostile {
+		t.Errorf("unescaped render %q", got)
 	}
 }
