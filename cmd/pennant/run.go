@@ -109,7 +109,8 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) (*
 			IngressAnnotationsPrefix: o.ingressAnnotationsPrefix,
 			IngressClass:             o.ingressClass,
 		},
-		EventWebhook: o.eventWebhook,
+		EventWebhook:                  o.eventWebhook,
+		EnableAmbientCloudCredentials: o.enableAmbientCloudCredentials,
 		GlobalAlerts: notify.GlobalConfig{
 			SlackURL: o.slackURL, SlackToken: o.slackToken, SlackProxyURL: o.slackProxyURL,
 			SlackChannel: o.slackChannel, SlackUser: o.slackUser,
@@ -119,6 +120,7 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) (*
 			MeshProvider:            o.meshProvider,
 			MinInterval:             o.minAnalysisInterval,
 			MaxConcurrentReconciles: o.threadiness,
+			NoCrossNamespaceRefs:    o.noCrossNamespaceRefs,
 		},
 		Workload: workload.Options{
 			SelectorLabels:       list(o.selectorLabels),

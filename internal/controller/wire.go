@@ -29,6 +29,10 @@ type Config struct {
 	ClusterName string
 	// EventWebhook receives every event of canaries without event webhooks (-event-webhook).
 	EventWebhook string
+	// EnableAmbientCloudCredentials is -enable-ambient-cloud-credentials: whether the Stackdriver and
+	// CloudWatch providers may use the controller's own cloud identity. Off by default; not yet
+	// consumed, the metric providers' option for it is pending (internal/analysis).
+	EnableAmbientCloudCredentials bool
 	// Notifier defaults to dropping alerts; Metrics to recording nothing; Analyzer to the metric
 	// analysis of internal/analysis reading through the manager's cache.
 	Notifier notify.Notifier
