@@ -135,6 +135,20 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
+// redactAddress is an address fit for an error, event or log: without user info, query string
+// or fragment, and "<unparsable address>" when it cannot be parsed (it may hold anything).
+func redactAddress(address string) string {
+	u, err := url.Parse(strings.TrimSpace(address))
+	if err != nil {
+		return "<unparsable address>"
+	}
+	u.Fragment = ""
+	if strings.Contains(u.Opaque, "@") { // "user:password@host" parses as scheme "user", opaque "password@host"
+		u.Opaque = "<redacted>"
+	}
+	return redactURL(u)
+}
+
 var whitespace = regexp.MustCompile(`\s+`)
 
 // collapseWhitespace turns every run of whitespace (newlines of a multi-line template included)
@@ -147,10 +161,11 @@ func collapseWhitespace(q string) string {
 func baseURL(provider, address string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(address))
 	if err != nil {
-		return nil, fmt.Errorf("%s: address %q is not a valid URL: %w", provider, address, err)
+		// The parse error quotes the address, which may carry a password: say only that it failed.
+		return nil, fmt.Errorf("%s: address %q is not a valid URL", provider, redactAddress(address))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: address %q is not an absolute http(s) URL", provider, address)
+		return nil, fmt.Errorf("%s: address %q is not an absolute http(s) URL", provider, redactAddress(address))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
