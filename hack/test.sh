@@ -100,5 +100,16 @@ go test -count=1 -timeout 20m -p 1 ${GO_TEST_FLAGS:-} ${GO_TEST_PKGS:-./...} &
 test_pid=$!
 wait "$test_pid" || rc=$?
 test_pid=
+# Fuzz targets, each for a bounded time (GO_FUZZ_TIME, default 10s), on full runs only: go test
+# -fuzz takes one target of one package at a time.
+if [ "$rc" = 0 ] && [ -z "${GO_TEST_PKGS:-}" ]; then
+  for target in ./internal/canary/:FuzzPhaseMachine; do
+    say "fuzz ${target#*:} for ${GO_FUZZ_TIME:-10s}"
+    go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${GO_FUZZ_TIME:-10s}" "${target%%:*}" &
+    test_pid=$!
+    wait "$test_pid" || rc=$?
+    test_pid=
+  done
+fi
 if [ "$rc" = 0 ]; then say "all tests passed"; else say "tests FAILED (exit $rc)"; fi
 exit "$rc"
