@@ -31,6 +31,7 @@ type countingProxy struct {
 	proxy *httputil.ReverseProxy
 
 	mu         sync.Mutex
+	requests   int
 	count      int
 	crashAfter int
 	onCrash    func()
@@ -76,7 +77,19 @@ func (crashError) Error() string { return "controller killed after this request"
 var errCrashed error = crashError{}
 
 // ServeHTTP forwards one request.
-func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.proxy.ServeHTTP(w, r) }
+func (p *countingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.requests++
+	p.mu.Unlock()
+	p.proxy.ServeHTTP(w, r)
+}
+
+// Requests returns how many requests of any kind the proxy has received.
+func (p *countingProxy) Requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests
+}
 
 // Mutations returns how many mutating requests the apiserver has answered so far.
 func (p *countingProxy) Mutations() int {
