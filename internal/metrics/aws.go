@@ -173,8 +173,10 @@ const (
 // environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); IRSA web identity
 // (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, exchanged at STS); the ECS / EKS Pod Identity
 // container endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI). Shared config files
-// and the EC2 instance metadata service are not supported.
-func awsCredentialChain(provider string, credentials map[string][]byte, region string, client *http.Client) (awsCredentialSource, error) {
+// and the EC2 instance metadata service are not supported. All but the first are the
+// controller's ambient identity: when ambientRefusal is not nil they are not consulted and it is
+// the error.
+func awsCredentialChain(provider string, credentials map[string][]byte, region string, client *http.Client, ambientRefusal error) (awsCredentialSource, error) {
 	id := optionalCredential(credentials, awsAccessKeyIDSecretKey)
 	secret := optionalCredential(credentials, awsSecretAccessKeySecretKey)
 	switch {
@@ -187,6 +189,9 @@ func awsCredentialChain(provider string, credentials map[string][]byte, region s
 		return nil, fmt.Errorf("%s: the credentials secret has %q but no %q key", provider, awsAccessKeyIDSecretKey, awsSecretAccessKeySecretKey)
 	case secret != "":
 		return nil, fmt.Errorf("%s: the credentials secret has %q but no %q key", provider, awsSecretAccessKeySecretKey, awsAccessKeyIDSecretKey)
+	}
+	if ambientRefusal != nil {
+		return nil, ambientRefusal
 	}
 
 	id = firstEnv("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +63,9 @@ func newCloudWatch(spec flaggerv1.MetricTemplateProvider, credentials map[string
 		ep.Path = "/"
 	}
 	client := newHTTPClient(spec.InsecureSkipVerify, opts.Timeout)
-	creds, err := awsCredentialChain(TypeCloudWatch, credentials, spec.Region, client)
+	ambient := opts.ambientRefusal(TypeCloudWatch, credentials, strconv.Quote(awsAccessKeyIDSecretKey)+" and "+strconv.Quote(awsSecretAccessKeySecretKey), ep,
+		spec.InsecureSkipVerify, "monitoring."+spec.Region+"."+awsDNSSuffix(spec.Region), isAWSMonitoringAPI(spec.Region))
+	creds, err := awsCredentialChain(TypeCloudWatch, credentials, spec.Region, client, ambient)
 	if err != nil {
 		return nil, err
 	}

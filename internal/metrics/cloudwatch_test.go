@@ -150,7 +150,7 @@ func TestCloudWatchEnvironmentCredentials(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAENV")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
 	srv := newBackend(t, reply(http.StatusOK, cloudWatchContentType, cloudWatchOneResult))
-	p := newTestCloudWatch(t, srv.URL, nil, Options{})
+	p := newTestCloudWatch(t, srv.URL, nil, loopbackAmbient(srv.URL)) // the loopback server stands for CloudWatch
 	v, err := p.RunQuery(context.Background(), cloudWatchQueryJSON)
 	mustValue(t, v, err, 1.25)
 	r := srv.last(t)
@@ -186,8 +186,8 @@ func TestCloudWatchWebIdentityCredentials(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 
 	cw := newBackend(t, reply(http.StatusOK, cloudWatchContentType, cloudWatchOneResult))
-	p := newTestCloudWatch(t, cw.URL, nil, Options{})
-	for range 2 { // the second query reuses the cached credentials
+	p := newTestCloudWatch(t, cw.URL, nil, loopbackAmbient(cw.URL)) // the loopback server stands for CloudWatch
+	for range 2 {                                                   // the second query reuses the cached credentials
 		v, err := p.RunQuery(context.Background(), cloudWatchQueryJSON)
 		mustValue(t, v, err, 1.25)
 	}
@@ -221,7 +221,7 @@ func TestCloudWatchContainerCredentials(t *testing.T) {
 	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tokenFile)
 
 	cw := newBackend(t, reply(http.StatusOK, cloudWatchContentType, cloudWatchOneResult))
-	p := newTestCloudWatch(t, cw.URL, nil, Options{})
+	p := newTestCloudWatch(t, cw.URL, nil, loopbackAmbient(cw.URL)) // the loopback server stands for CloudWatch
 	v, err := p.RunQuery(context.Background(), cloudWatchQueryJSON)
 	mustValue(t, v, err, 1.25)
 	a := agent.last(t)
@@ -325,6 +325,8 @@ func TestCloudWatchConfig(t *testing.T) {
 	_, err := New(flaggerv1.MetricTemplateProvider{Type: TypeCloudWatch}, "", cloudWatchCreds)
 	mustContain(t, err, "region")
 	_, err = New(flaggerv1.MetricTemplateProvider{Type: TypeCloudWatch, Region: "eu-west-1"}, "", nil)
+	mustContain(t, err, "no credentials secret", "ambient cloud credentials are disabled (-enable-ambient-cloud-credentials)")
+	_, err = NewWithOptions(flaggerv1.MetricTemplateProvider{Type: TypeCloudWatch, Region: "eu-west-1"}, "", nil, Options{AllowAmbientCredentials: true})
 	mustContain(t, err, "aws_access_key_id", "aws_secret_access_key", "AWS_ROLE_ARN")
 	_, err = New(flaggerv1.MetricTemplateProvider{Type: TypeCloudWatch, Region: "eu-west-1"}, "", map[string][]byte{"aws_access_key_id": []byte("x")})
 	mustContain(t, err, `no "aws_secret_access_key" key`)

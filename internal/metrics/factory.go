@@ -40,6 +40,18 @@ type Options struct {
 	// it from Interval like Flagger: datadog, dynatrace, splunk and cloudwatch look back
 	// 10×Interval, newrelic 1×Interval. Zero means 1m.
 	Interval time.Duration
+	// AllowAmbientCredentials (-enable-ambient-cloud-credentials) lets a stackdriver or
+	// cloudwatch template whose secret has no credentials use the controller's own cloud
+	// identity: the GKE / GCE metadata server token, or the AWS environment variables, IRSA web
+	// identity or container credentials. Even then they are sent only to the vendor's API over
+	// HTTPS with certificate verification: monitoring.googleapis.com, and for CloudWatch
+	// monitoring[-fips].<region>.amazonaws.com(.cn) or the region's monitoring VPC endpoints.
+	// False (the default): such a template is an error and nothing is sent anywhere.
+	AllowAmbientCredentials bool
+
+	// ambientTestHost is a host:port that this package's tests let stand for the vendor's API
+	// (a loopback httptest server); production code never sets it.
+	ambientTestHost string
 }
 
 func (o Options) withDefaults() Options {

@@ -34,8 +34,9 @@ import (
 //
 // Credentials: secret key `project` (or the key's project_id) and `serviceAccountKey` (a JSON
 // service-account key, exchanged for an OAuth2 token with the JWT flow; its token_uri is
-// honoured). Without a key the token comes from the GKE / GCE metadata server (Workload
-// Identity), whose host GCE_METADATA_HOST overrides.
+// honoured). Without a key, and only with Options.AllowAmbientCredentials and an https address on
+// monitoring.googleapis.com, the token comes from the GKE / GCE metadata server (Workload
+// Identity), whose host GCE_METADATA_HOST overrides; otherwise the template is an error.
 const (
 	stackdriverDefaultAddress = "https://monitoring.googleapis.com"
 
@@ -70,6 +71,13 @@ func newStackdriver(spec flaggerv1.MetricTemplateProvider, credentials map[strin
 	var key *googleServiceAccountKey
 	if raw := credentials[stackdriverKeySecretKey]; len(bytes.TrimSpace(raw)) > 0 {
 		if key, err = parseGoogleKey(raw); err != nil {
+			return nil, err
+		}
+	}
+	if key == nil {
+		// Checked before anything else so that a template without credentials hears why first.
+		if err := opts.ambientRefusal(TypeStackdriver, credentials, strconv.Quote(stackdriverKeySecretKey), base,
+			spec.InsecureSkipVerify, googleMonitoringHost, isGoogleMonitoringAPI); err != nil {
 			return nil, err
 		}
 	}

@@ -172,7 +172,8 @@ func TestStackdriverMetadataServerToken(t *testing.T) {
 	meta := newBackend(t, reply(http.StatusOK, "application/json", `{"access_token":"ya29.workload-identity","expires_in":3599,"token_type":"Bearer"}`))
 	t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(meta.URL, "http://"))
 	srv := newBackend(t, reply(http.StatusOK, "application/json", promVectorOne))
-	p := newTestStackdriver(t, srv.URL, map[string][]byte{"project": []byte("my-project")}, Options{})
+	// The loopback server stands for monitoring.googleapis.com: elsewhere the token is refused.
+	p := newTestStackdriver(t, srv.URL, map[string][]byte{"project": []byte("my-project")}, loopbackAmbient(srv.URL))
 	ok, err := p.IsOnline(context.Background())
 	if !ok || err != nil {
 		t.Fatalf("IsOnline = %v, %v", ok, err)
@@ -264,6 +265,8 @@ func TestStackdriverResults(t *testing.T) {
 
 func TestStackdriverConfig(t *testing.T) {
 	_, err := New(flaggerv1.MetricTemplateProvider{Type: TypeStackdriver}, "", nil)
+	mustContain(t, err, "no credentials secret", "ambient cloud credentials are disabled (-enable-ambient-cloud-credentials)")
+	_, err = NewWithOptions(flaggerv1.MetricTemplateProvider{Type: TypeStackdriver}, "", nil, Options{AllowAmbientCredentials: true})
 	mustContain(t, err, `"project"`)
 	_, err = New(flaggerv1.MetricTemplateProvider{Type: TypeStackdriver}, "", map[string][]byte{"project": []byte("p"), "serviceAccountKey": []byte("{not json")})
 	mustContain(t, err, "serviceAccountKey")
