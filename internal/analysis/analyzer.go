@@ -56,6 +56,11 @@ type Analyzer struct {
 	// NoCrossNamespaceRefs (-no-cross-namespace-refs) refuses a templateRef to another namespace
 	// than the canary's: the check fails with ErrCrossNamespaceRef and no provider is called.
 	NoCrossNamespaceRefs bool
+	// AllowAmbientCredentials (-enable-ambient-cloud-credentials) lets stackdriver and cloudwatch
+	// templates without credentials in their secret use the controller's own cloud identity, and
+	// then only toward the vendor's API (metrics.Options.AllowAmbientCredentials). False: such a
+	// template's check fails and nothing is sent.
+	AllowAmbientCredentials bool
 }
 
 // ErrCrossNamespaceRef is the error of a templateRef to another namespace under NoCrossNamespaceRefs.
@@ -390,7 +395,8 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 	}
 	// Backends that query a time window (Datadog, New Relic, ...) take it from the metric's interval.
 	interval, _ := time.ParseDuration(m.GetMetricInterval())
-	p, err := r.a.factory()(t.Spec.Provider, r.templateDefaultAddress(crossNamespace, credentials), credentials, metrics.Options{Timeout: r.a.timeout(), Interval: interval})
+	p, err := r.a.factory()(t.Spec.Provider, r.templateDefaultAddress(crossNamespace, credentials), credentials,
+		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials})
 	if err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
 	}
