@@ -55,6 +55,11 @@ type CanaryStatus struct {
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// LastStepTime is when the last analysis step ran (Pennant). The next step is due one
+	// analysis interval later, also after a controller restart, so that a crash loop cannot
+	// compress the analysis.
+	// +optional
+	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
 	// ObservedGeneration is the generation of the spec last acted upon.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

@@ -572,6 +572,10 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		}
 	}
 	in.LastTransitionTime.DeepCopyInto(&out.LastTransitionTime)
+	if in.LastStepTime != nil {
+		in, out := &in.LastStepTime, &out.LastStepTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

@@ -12,36 +12,36 @@ var version = "0.1.0-dev"
 
 // options are Flagger's flags (same names and defaults) plus Pennant's own.
 type options struct {
-	kubeconfig, master            string
-	kubeconfigQPS                 int
-	kubeconfigBurst               int
-	kubeconfigServiceMesh         string
-	metricsServer                 string
-	controlLoopInterval           time.Duration
-	logLevel, zapEncoding         string
-	zapReplaceGlobals             bool
-	port                          int
-	slackURL, slackToken          string
-	slackProxyURL, slackChannel   string
-	slackUser                     string
-	msteamsURL, msteamsProxyURL   string
-	eventWebhook                  string
-	includeLabelPrefix            string
-	threadiness                   int
-	namespace                     string
-	meshProvider                  string
-	selectorLabels                string
-	ingressAnnotationsPrefix      string
-	ingressClass                  string
-	enableLeaderElection          bool
-	leaderElectionNamespace       string
-	enableConfigTracking          bool
-	showVersion                   bool
-	clusterName                   string
-	noCrossNamespaceRefs          bool
-	enableAmbientCloudCredentials bool
-	minAnalysisInterval           time.Duration
-	healthProbeBindAddress        string
+	kubeconfig, master          string
+	kubeconfigQPS               int
+	kubeconfigBurst             int
+	kubeconfigServiceMesh       string
+	metricsServer               string
+	controlLoopInterval         time.Duration
+	logLevel, zapEncoding       string
+	zapReplaceGlobals           bool
+	port                        int
+	slackURL, slackToken        string
+	slackProxyURL, slackChannel string
+	slackUser                   string
+	msteamsURL, msteamsProxyURL string
+	eventWebhook                string
+	includeLabelPrefix          string
+	threadiness                 int
+	namespace                   string
+	meshProvider                string
+	selectorLabels              string
+	ingressAnnotationsPrefix    string
+	ingressClass                string
+	enableLeaderElection        bool
+	leaderElectionNamespace     string
+	enableConfigTracking        bool
+	showVersion                 bool
+	clusterName                 string
+	noCrossNamespaceRefs        bool
+	enableAmbientCredentials    bool
+	minAnalysisInterval         time.Duration
+	healthProbeBindAddress      string
 }
 
 // parseFlags reads Flagger-style single-dash flags (Go's flag package accepts -flag and --flag).
@@ -79,7 +79,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.BoolVar(&o.showVersion, "version", false, "Print version")
 	fs.StringVar(&o.clusterName, "cluster-name", "", "Cluster name to be included in alert msgs.")
 	fs.BoolVar(&o.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "When set to true, Flagger can only refer to resources in the same namespace.")
-	fs.BoolVar(&o.enableAmbientCloudCredentials, "enable-ambient-cloud-credentials", false, "Pennant: let the Stackdriver and CloudWatch providers use the controller's own cloud identity (only towards the vendor's API hosts).")
+	fs.BoolVar(&o.enableAmbientCredentials, "enable-ambient-cloud-credentials", false, "Pennant: let the Stackdriver and CloudWatch providers use the controller's own cloud identity (workload identity, IRSA, environment) for templates without a credentials secret, and only towards the vendor's API hosts.")
 	fs.DurationVar(&o.minAnalysisInterval, "min-analysis-interval", 10*time.Second, "Pennant: the shortest analysis interval honoured; lower it only for tests.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", "", "Pennant: address of /healthz and /readyz when not served on -port.")
 	if err := fs.Parse(args); err != nil {

@@ -112,8 +112,8 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) (*
 			IngressAnnotationsPrefix: o.ingressAnnotationsPrefix,
 			IngressClass:             o.ingressClass,
 		},
-		EventWebhook:                  o.eventWebhook,
-		EnableAmbientCloudCredentials: o.enableAmbientCloudCredentials,
+		EventWebhook:             o.eventWebhook,
+		EnableAmbientCredentials: o.enableAmbientCredentials,
 		GlobalAlerts: notify.GlobalConfig{
 			SlackURL: o.slackURL, SlackToken: o.slackToken, SlackProxyURL: o.slackProxyURL,
 			SlackChannel: o.slackChannel, SlackUser: o.slackUser,

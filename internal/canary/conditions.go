@@ -51,6 +51,16 @@ func setStalled(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled string
 	set(st, cd, now, flaggerv1.StalledCondition, metav1.ConditionTrue, reason, stalled)
 }
 
+// SetRetrying records an error that is retried (an API write refused by quota, an admission
+// webhook or a full Service IP range; a referenced Secret that does not exist yet) where users
+// look: not Ready and Reconciling with the cause. The next successful decision derives the
+// conditions from the phase again, which clears it.
+func SetRetrying(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, reason, message string, now time.Time) {
+	st.ObservedGeneration = cd.Generation
+	set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionFalse, reason, message)
+	set(st, cd, now, flaggerv1.ReconcilingCondition, metav1.ConditionTrue, reason, message)
+}
+
 // SetInvalid marks a canary whose spec or target cannot work: Stalled and not Ready, with reason.
 func SetInvalid(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, reason, message string, now time.Time) {
 	st.ObservedGeneration = cd.Generation

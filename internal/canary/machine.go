@@ -97,10 +97,29 @@ func (m *machine) idle() {
 		// failed revision later starts a new rollout.
 		m.d.Status.LastAppliedSpec = m.obs.Revision
 	}
-	if m.adoptForeignRevision() || !m.newRevision() {
+	if m.adoptForeignRevision() {
+		return
+	}
+	if !m.newRevision() {
+		m.restorePrimaryRoutes()
+		return
+	}
+	if m.obs.Routes.Canary > 0 && !m.obs.Primary.Ready {
+		// A failed promotion left users on the canary; a new revision there must not serve them
+		// unanalysed: the release starts once the primary can take the traffic back.
+		m.waitFor(m.obs.Primary)
 		return
 	}
 	m.startRollout()
+}
+
+// restorePrimaryRoutes sends the traffic a failed promotion left on the canary back to the
+// primary as soon as the primary is ready again.
+func (m *machine) restorePrimaryRoutes() {
+	if m.obs.Routes.Canary > 0 && m.obs.Primary.Ready {
+		m.event("Routing all traffic to primary")
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	}
 }
 
 // adoptForeignRevision takes over a canary whose status was written by Flagger, whose revision
@@ -159,6 +178,10 @@ func (m *machine) startRollout() {
 		return
 	}
 	m.d.Ticked = false // the analysis starts afresh: its first step is due as soon as the canary is ready
+	if m.obs.Routes.Canary > 0 || m.obs.Routes.Mirrored {
+		// Every analysis starts from the primary taking all traffic (idle() made sure it is ready).
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	}
 	m.act(Action{Kind: ScaleUp})
 	m.setPhase(flaggerv1.CanaryPhaseProgressing)
 	m.resetAnalysis()
@@ -173,7 +196,7 @@ func (m *machine) resetAnalysis() {
 	m.d.Status.FailedChecks = 0
 	m.d.Status.LastAppliedSpec = m.obs.Revision
 	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
-	m.obs.LastTick = time.Time{}
+	m.d.Status.LastStepTime = nil
 	m.d.TickReset = true
 	m.restarted = true
 }
@@ -378,19 +401,25 @@ func (m *machine) confirmPromotion() bool {
 	return false
 }
 
+// promote records the decision to promote; the primary is rewritten by the next pass, in the
+// Promoting phase, so that the record always comes before the effect.
 func (m *machine) promote() {
 	m.event("Copying %s.%s template spec to %s-primary.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace, m.cd.Spec.TargetRef.Name, m.cd.Namespace)
-	m.act(Action{Kind: Promote})
 	m.setPhase(flaggerv1.CanaryPhasePromoting)
 	m.d.RequeueAfter = continueSoon
 }
 
-// promoting waits for the primary to run the new revision, then shifts traffic back to it.
+// promoting copies the target to the primary until the primary runs the new revision (the copy
+// is idempotent, so a pass repeated after a crash or a lagging cache is harmless), waits for the
+// primary to be ready, then shifts traffic back to it.
 func (m *machine) promoting() {
 	if !m.obs.PrimaryPromoted || !m.obs.Primary.Ready {
 		if m.obs.Primary.Failed || m.deadlineExceeded() {
 			m.failedPromotion()
 			return
+		}
+		if !m.obs.PrimaryPromoted {
+			m.act(Action{Kind: Promote})
 		}
 		m.waitFor(m.obs.Primary)
 		return
@@ -537,12 +566,22 @@ func (m *machine) waitFor(r Readiness) {
 	}
 }
 
+// lastTick is when the last analysis step ran (zero: none yet in this analysis).
+func (m *machine) lastTick() time.Time {
+	if m.restarted {
+		return time.Time{}
+	}
+	return m.obs.LastTick
+}
+
 func (m *machine) tickDue() bool {
-	return m.obs.LastTick.IsZero() || m.in.Now.Sub(m.obs.LastTick) >= m.interval()
+	last := m.lastTick()
+	// A step time in the future (a clock step back) must not hold the canary for longer than one interval.
+	return last.IsZero() || m.in.Now.Sub(last) >= m.interval() || last.After(m.in.Now.Add(m.interval()))
 }
 
 func (m *machine) untilTick() time.Duration {
-	return max(time.Millisecond, m.interval()-m.in.Now.Sub(m.obs.LastTick))
+	return max(time.Millisecond, m.interval()-m.in.Now.Sub(m.lastTick()))
 }
 
 func (m *machine) interval() time.Duration {
@@ -558,12 +597,13 @@ func (m *machine) deadlineExceeded() bool {
 	return !since.IsZero() && m.in.Now.Sub(since) > m.deadline()
 }
 
-// canaryDeadlineExceeded also counts from when the canary was last seen ready, so that time spent
-// ready behind a gate does not count against it.
+// canaryDeadlineExceeded also counts from the last analysis step, when the canary was last known
+// ready (a step runs only with a ready canary), so that time spent ready behind a gate does not
+// count against it. Both times live in the status: a restart does not reset the deadline.
 func (m *machine) canaryDeadlineExceeded() bool {
 	since := m.d.Status.LastTransitionTime.Time
-	if m.obs.CanaryLastReady.After(since) {
-		since = m.obs.CanaryLastReady
+	if last := m.lastTick(); last.After(since) {
+		since = last
 	}
 	return !since.IsZero() && m.in.Now.Sub(since) > m.deadline()
 }
@@ -579,12 +619,10 @@ func (m *machine) untilDeadline() time.Duration {
 func (m *machine) setPhase(p flaggerv1.CanaryPhase) {
 	st := &m.d.Status
 	st.Phase = p
-	switch p {
-	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaiting, flaggerv1.CanaryPhasePromoting,
-		flaggerv1.CanaryPhaseWaitingPromotion:
-	default:
+	if !isAnalysisPhase(p) {
 		st.CanaryWeight = 0
 		st.Iterations = 0
+		st.LastStepTime = nil
 	}
 }
 
@@ -615,6 +653,10 @@ func (m *machine) finish() {
 		before.Iterations != st.Iterations || before.FailedChecks != st.FailedChecks {
 		st.LastTransitionTime = metav1.NewTime(m.in.Now)
 	}
+	if m.d.Ticked && isAnalysisPhase(st.Phase) {
+		step := metav1.NewTime(m.in.Now)
+		st.LastStepTime = &step
+	}
 	SetConditions(st, m.cd, m.d.Stalled, m.in.Now)
 }
 
@@ -624,4 +666,14 @@ func configsPtr(c map[string]string) *map[string]string {
 	}
 	cp := maps.Clone(c)
 	return &cp
+}
+
+// isAnalysisPhase is true in the phases whose steps are paced by the analysis interval.
+func isAnalysisPhase(p flaggerv1.CanaryPhase) bool {
+	switch p {
+	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaiting, flaggerv1.CanaryPhasePromoting,
+		flaggerv1.CanaryPhaseWaitingPromotion:
+		return true
+	}
+	return false
 }

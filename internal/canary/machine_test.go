@@ -363,9 +363,6 @@ func (w *world) step() Decision {
 			w.obs.PrimaryPromoted = true
 		}
 	}
-	if w.obs.Canary.Ready {
-		w.obs.CanaryLastReady = w.now
-	}
 	return d
 }
 
@@ -373,7 +370,16 @@ func (w *world) step() Decision {
 func (w *world) tick() Decision {
 	w.t.Helper()
 	w.now = w.now.Add(interval)
-	return w.step()
+	d := w.step()
+	if d.Status.Phase == flaggerv1.CanaryPhasePromoting && !w.obs.PrimaryPromoted && d.RequeueAfter == continueSoon {
+		// The decision to promote is recorded first; the copy to the primary is the pass the
+		// controller runs right after (TestPromotionIsRecordedBeforeThePrimaryIsRewritten). A walk
+		// shows both as one tick.
+		next := w.step()
+		next.Actions = append(d.Actions, next.Actions...)
+		d = next
+	}
+	return d
 }
 
 // stepWant is what one tick of a walk must produce.
@@ -431,6 +437,7 @@ const (
 	restartEvent     = "Event: New revision detected! Restarting analysis for podinfo.test"
 )
 
+// promoteActions is a walk's promotion tick: the recorded decision and the copy of the pass right after.
 func promoteActions() []string { return []string{copyingSpec, "Promote"} }
 
 func rolloutActions() []string { return []string{"ScaleUp", newRevisionEvent, newRevisionAlert} }
@@ -518,10 +525,12 @@ func runCases(t *testing.T, cases []tcase) {
 	}
 }
 
-// unchangedStatus checks that nothing but the derived conditions changed.
+// unchangedStatus checks that nothing but the derived conditions and the step time changed.
 func unchangedStatus(t *testing.T, in *flaggerv1.Canary, d Decision) {
 	t.Helper()
-	if got, want := withoutConditions(d.Status), withoutConditions(in.Status); !reflect.DeepEqual(got, want) {
+	got, want := withoutConditions(d.Status), withoutConditions(in.Status)
+	got.LastStepTime, want.LastStepTime = nil, nil
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("status changed:\n got  %+v\n want %+v", got, want)
 	}
 }
@@ -992,7 +1001,9 @@ func TestConfirmRolloutWalk(t *testing.T) {
 // Progressing: readiness of the canary
 
 func TestProgressingCanaryReadiness(t *testing.T) {
-	notReady := func(o *Observation) { o.Canary = Readiness{Message: canaryWaitMsg} }
+	// Unready since before the last step's time: the last step ran with a ready canary, so the
+	// deadline counts from the last transition here.
+	notReady := func(o *Observation) { o.Canary = Readiness{Message: canaryWaitMsg}; o.LastTick = time.Time{} }
 	failedCanary := func(o *Observation) { o.Canary = Readiness{Failed: true, Message: deadlineMsg} }
 	since := func(st flaggerv1.CanaryStatus, d time.Duration) flaggerv1.CanaryStatus {
 		st.LastTransitionTime = metav1.NewTime(t0.Add(-d))
@@ -1400,7 +1411,7 @@ func TestConfirmTrafficIncrease(t *testing.T) {
 			canary: newCanary(gate, withStatus(status(flaggerv1.CanaryPhaseProgressing, 50, 0, 0))),
 			checks: closed,
 			phase:  flaggerv1.CanaryPhasePromoting, weight: 50,
-			actions: promoteActions(),
+			actions: []string{copyingSpec},
 			calls:   []string{"analyze"},
 			ticked:  true,
 			requeue: continueSoon,
@@ -1571,7 +1582,7 @@ func TestConfirmPromotion(t *testing.T) {
 			name:   "A/B: gate opens in WaitingPromotion",
 			canary: newCanary(gate, withAnalysis(ab), withStatus(status(flaggerv1.CanaryPhaseWaitingPromotion, 0, 10, 0))),
 			phase:  flaggerv1.CanaryPhasePromoting, iterations: 10,
-			actions: concat([]string{"Event: Confirm-promotion check promote passed"}, promoteActions()),
+			actions: concat([]string{"Event: Confirm-promotion check promote passed"}, []string{copyingSpec}),
 			calls:   []string{"analyze", "confirm-promotion"},
 			ticked:  true,
 			requeue: continueSoon,
@@ -1791,10 +1802,11 @@ func TestPromoting(t *testing.T) {
 
 	runCases(t, []tcase{
 		{
-			name:   "primary not promoted yet in the cache: wait",
+			name:   "primary not promoted yet (cache lag or a crash before the copy): copy again, idempotent, and wait",
 			canary: newCanary(withStatus(promoting(50, 30*time.Second))),
 			obs:    func(o *Observation) { o.PrimaryPromoted = false },
 			phase:  flaggerv1.CanaryPhasePromoting, weight: 50,
+			actions: []string{"Promote"},
 			requeue: interval,
 			check: allOf(unchangedStatus,
 				condition(flaggerv1.PromotedCondition, metav1.ConditionUnknown, "Promoting", "Canary analysis completed, starting primary rolling update.")),
@@ -1987,7 +1999,7 @@ func TestSkipAnalysis(t *testing.T) {
 		{
 			name:   "canary never ready: rollback at the deadline",
 			canary: newCanary(skip, withStatus(late)),
-			obs:    func(o *Observation) { o.Canary = Readiness{Message: canaryWaitMsg} },
+			obs:    func(o *Observation) { o.Canary = Readiness{Message: canaryWaitMsg}; o.LastTick = time.Time{} },
 			phase:  flaggerv1.CanaryPhaseFailed,
 			actions: concat([]string{
 				"Warning: Rolling back podinfo.test progress deadline exceeded " + canaryWaitMsg,
@@ -2282,7 +2294,7 @@ func TestDeadlineAfterLongApprovalWait(t *testing.T) {
 		cd := newCanary(withStatus(st))
 		obs := observed(st)
 		obs.Canary = Readiness{Message: canaryWaitMsg}
-		obs.CanaryLastReady = t0.Add(-time.Second) // the controller saw it ready a moment ago
+		obs.LastTick = t0.Add(-time.Second) // it was ready at the last step, a moment ago
 		d := next(t, cd, obs, istio(), t0, &fakeChecks{})
 		if d.Status.Phase != st.Phase {
 			t.Errorf("%s: canary unready for an instant after a 2h hold: %v", st.Phase, render(d.Actions))
@@ -2448,5 +2460,85 @@ func TestAdoptingFlaggerStatus(t *testing.T) {
 	}
 	if !IsRevision("0123456789abcdef0123456789abcdef") || IsRevision("5f8c6d9b7") || IsRevision("") {
 		t.Error("IsRevision must tell Pennant's 32-hex revisions from Flagger's")
+	}
+}
+
+// The decision to promote is written before the primary is touched: the pass that enters
+// Promoting asks for no Promote, so a crash before its status write leaves the primary on the
+// last promoted revision, and a crash after it resumes the promotion.
+func TestPromotionIsRecordedBeforeThePrimaryIsRewritten(t *testing.T) {
+	w := newWorld(t, newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 50, 0, 0))))
+	w.now = w.now.Add(interval)
+	d := w.step()
+	if d.Status.Phase != flaggerv1.CanaryPhasePromoting {
+		t.Fatalf("phase %s, want Promoting: %v", d.Status.Phase, render(d.Actions))
+	}
+	for _, a := range d.Actions {
+		if a.Kind == Promote {
+			t.Fatalf("the pass entering Promoting rewrites the primary before its status is written: %v", render(d.Actions))
+		}
+	}
+	if d.RequeueAfter != continueSoon {
+		t.Errorf("RequeueAfter = %v, want %v", d.RequeueAfter, continueSoon)
+	}
+	// Restarted from the recorded status (the world keeps it): the next pass copies the target.
+	d = w.step()
+	if got := render(d.Actions); len(got) == 0 || got[0] != "Promote" {
+		t.Errorf("the pass after Promoting was recorded: %v, want Promote first", got)
+	}
+}
+
+// The pace of the analysis comes from status.lastStepTime: a pass right after a restart (the
+// step time read back from the status) runs no step before the interval is over.
+func TestStepTimeIsRecordedInTheStatus(t *testing.T) {
+	w := newWorld(t, newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))))
+	w.now = w.now.Add(interval)
+	d := w.step()
+	if !d.Ticked || d.Status.LastStepTime == nil || !d.Status.LastStepTime.Time.Equal(w.now) {
+		t.Fatalf("step: ticked %v, lastStepTime %v; want the step's time %v", d.Ticked, d.Status.LastStepTime, w.now)
+	}
+	cd := newCanary(withStatus(d.Status))
+	obs := observed(d.Status)
+	obs.LastTick = d.Status.LastStepTime.Time // what the controller reads back after a restart
+	again := next(t, cd, obs, istio(), w.now.Add(time.Second), &fakeChecks{})
+	if again.Ticked || again.Status.CanaryWeight != d.Status.CanaryWeight {
+		t.Errorf("a step ran 1s after the previous one: weight %d -> %d", d.Status.CanaryWeight, again.Status.CanaryWeight)
+	}
+}
+
+// After a failed promotion users are on the canary. Once the primary is ready again they go back
+// to it; a new revision never starts its analysis with the canary holding the traffic.
+func TestFailedPromotionTrafficGoesBackToThePrimary(t *testing.T) {
+	failed := idleStatus(flaggerv1.CanaryPhaseFailed)
+	failed.LastPromotedSpec = "rev1"
+	onCanary := func(o *Observation) { o.Routes = Routes{Canary: 100} }
+
+	// Same revision, primary ready again: traffic back to the primary.
+	obs := observed(failed)
+	obs.Revision = "rev1"
+	onCanary(&obs)
+	d := next(t, newCanary(withStatus(failed)), obs, istio(), t0, &fakeChecks{})
+	equalLines(t, "primary ready again", render(d.Actions), []string{"Event: Routing all traffic to primary", "SetRoutes 100/0"})
+
+	// New revision, primary still not ready: the release waits, nothing scales up.
+	obs = observed(failed)
+	onCanary(&obs)
+	obs.Primary = Readiness{Message: primaryWaitMsg}
+	d = next(t, newCanary(withStatus(failed)), obs, istio(), t0, &fakeChecks{})
+	for _, a := range d.Actions {
+		if a.Kind == ScaleUp || a.Kind == SetRoutes {
+			t.Errorf("new revision with the primary not ready: %v", render(d.Actions))
+		}
+	}
+	if d.Status.Phase != flaggerv1.CanaryPhaseFailed {
+		t.Errorf("phase %s, want Failed until the primary is ready", d.Status.Phase)
+	}
+
+	// New revision, primary ready: routes reset before the canary scales up.
+	obs = observed(failed)
+	onCanary(&obs)
+	d = next(t, newCanary(withStatus(failed)), obs, istio(), t0, &fakeChecks{})
+	if got := render(d.Actions); len(got) < 2 || got[0] != "SetRoutes 100/0" || got[1] != "ScaleUp" {
+		t.Errorf("new revision after a failed promotion: %v, want SetRoutes 100/0 then ScaleUp", got)
 	}
 }

@@ -43,14 +43,13 @@ type Observation struct {
 	// differently), and PrimaryRunsTarget then tells whether the primary already runs the target.
 	ForeignStatus     bool
 	PrimaryRunsTarget bool
-	// LastTick is when the last analysis step ran (zero: never in this process).
+	// LastTick is when the last analysis step ran (zero: none yet in this analysis). The
+	// controller reads it from status.lastStepTime, which the machine sets on every step, so that
+	// the pace of the analysis survives a restart.
 	LastTick time.Time
-	// LastWait is when the last "Waiting for ... rollout to finish" event was recorded.
+	// LastWait is when the last "Waiting for ... rollout to finish" event was recorded (memory
+	// only: after a restart the wait is announced once more).
 	LastWait time.Time
-	// CanaryLastReady is when the canary was last seen ready (zero: not in this process). The
-	// canary's progress deadline counts from it, so that a canary held long by a gate is not
-	// rolled back the moment it is briefly unready.
-	CanaryLastReady time.Time
 }
 
 // HookResult is the outcome of one webhook call.
@@ -98,6 +97,9 @@ const (
 	// SetRoutes applies Action.Routes through the router.
 	SetRoutes ActionKind = "SetRoutes"
 	// Promote copies the target's template and configs to the primary and syncs the primary scaler.
+	// It is only ever asked for in the Promoting phase (or with skipAnalysis), once that phase is
+	// recorded: a crash between the copy and the status write can then not leave a primary that
+	// runs a revision the status still calls under analysis.
 	Promote ActionKind = "Promote"
 	// Event records a Kubernetes event and a log line with Action.Message.
 	Event ActionKind = "Event"
@@ -131,9 +133,10 @@ const (
 type Decision struct {
 	Status  flaggerv1.CanaryStatus
 	Actions []Action
-	// Ticked is true when an analysis step ran; the controller remembers Now as LastTick.
+	// Ticked is true when an analysis step ran; Status.LastStepTime is then Now.
 	Ticked bool
-	// TickReset is true when a new revision starts its analysis: its first step is due at once.
+	// TickReset is true when a new revision starts its analysis: its first step is due at once
+	// (Status.LastStepTime is cleared).
 	TickReset bool
 	// Waited is true when a readiness wait was announced; the controller remembers Now as LastWait.
 	Waited bool

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
 	"github.com/pennant/pennant/internal/webhooks"
@@ -15,7 +17,11 @@ import (
 func (r *CanaryReconciler) execute(ctx context.Context, cd *flaggerv1.Canary, e env, actions []canary.Action) error {
 	for _, a := range actions {
 		if err := r.do(ctx, cd, e, a); err != nil {
-			r.Announcer.Warn(cd, err.Error())
+			if !apierrors.IsConflict(err) {
+				// A conflict only means the cache lagged behind a write (e.g. an idempotent promotion
+				// repeated before the cache saw the first): the retry decides again, quietly.
+				r.Announcer.Warn(cd, err.Error())
+			}
 			return err
 		}
 	}

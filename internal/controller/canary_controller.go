@@ -5,6 +5,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -58,10 +59,9 @@ type CanaryReconciler struct {
 	Options     Options
 	Now         func() time.Time
 
-	// ticks remembers when each canary last ran an analysis step, waits when it last announced a
-	// readiness wait and readySeen when its canary was last ready. They are memory only: after a
-	// restart the next step simply runs at once.
-	ticks, waits, readySeen sync.Map
+	// waits remembers when each canary last announced a readiness wait (events only; the times
+	// that decide anything, such as the last analysis step, are kept in the status).
+	waits sync.Map
 	// providersChecked remembers the canaries whose metric providers were checked at initialization.
 	providersChecked sync.Map
 	// written holds each canary's last status write until the cache has caught up with it.
@@ -132,10 +132,10 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.remember(cd, decision, now)
 	if err := r.writeStatus(ctx, cd, decision.Status); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.remember(cd, decision, now)
 	r.Metrics.Observe(cd, decision, provider)
 	if decision.Ticked {
 		r.Metrics.ObserveDuration(cd, r.Now().Sub(now))
@@ -246,8 +246,25 @@ func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Cana
 		_ = r.invalid(ctx, cd, "CRDNotInstalled", fmt.Sprintf("provider %s: %v", r.provider(cd), err))
 		return ctrl.Result{}, err
 	default:
-		return ctrl.Result{}, err
+		return ctrl.Result{}, r.retrying(ctx, cd, err)
 	}
+}
+
+// retrying puts an error that is retried with backoff on the canary (condition and a Warning
+// event), once per distinct message, and returns it for the retry. Without it a refused write
+// would only be in the controller's log while the canary seems to wait.
+func (r *CanaryReconciler) retrying(ctx context.Context, cd *flaggerv1.Canary, err error) error {
+	st := *cd.Status.DeepCopy()
+	msg := err.Error()
+	canary.SetRetrying(&st, cd, "ReconcileError", msg, r.Now())
+	if equality.Semantic.DeepEqual(withoutTimes(st), withoutTimes(cd.Status)) {
+		return err
+	}
+	r.Announcer.Warn(cd, msg)
+	if werr := r.writeStatus(ctx, cd, st); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
 }
 
 // invalid records why a canary cannot work and touches nothing else.

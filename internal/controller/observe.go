@@ -44,7 +44,12 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 		}
 	}
 	// A primary promoted by another controller carries no revision: trust it, as Flagger would.
-	obs.PrimaryPromoted = primary.PromotedRevision == "" || primary.PromotedRevision == cd.Status.LastAppliedSpec
+	var tracked map[string]string
+	if cd.Status.TrackedConfigs != nil {
+		tracked = *cd.Status.TrackedConfigs
+	}
+	obs.PrimaryPromoted = primary.PromotedRevision == "" ||
+		primary.PromotedRevision == workload.PromotedMarker(cd.Status.LastAppliedSpec, tracked)
 	p, c, mirrored, err := e.router.GetRoutes(ctx, cd)
 	if apierrors.IsNotFound(err) {
 		// Not created yet (routing is set up once the primary is ready) or not in the cache yet:
@@ -55,12 +60,12 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 		return obs, err
 	}
 	obs.Routes = canary.Routes{Primary: p, Canary: c, Mirrored: mirrored}
-	if obs.Canary.Ready {
-		r.readySeen.Store(key(cd), r.Now())
+	// The pace of the analysis is kept in the status, not in memory: a restart does not run the
+	// next step sooner than one interval after the previous.
+	if t := cd.Status.LastStepTime; t != nil {
+		obs.LastTick = t.Time
 	}
-	obs.LastTick = loadTime(&r.ticks, key(cd))
 	obs.LastWait = loadTime(&r.waits, key(cd))
-	obs.CanaryLastReady = loadTime(&r.readySeen, key(cd))
 	return obs, nil
 }
 
@@ -75,23 +80,17 @@ func loadTime(m *sync.Map, k types.NamespacedName) time.Time {
 	return time.Time{}
 }
 
-// remember keeps the timestamps the machine asked for.
+// remember keeps the time of a readiness wait's announcement, once its decision is written. It
+// only spaces out events: losing it in a restart announces the wait once more.
 func (r *CanaryReconciler) remember(cd *flaggerv1.Canary, d canary.Decision, now time.Time) {
-	k := key(cd)
-	switch {
-	case d.TickReset:
-		r.ticks.Delete(k)
-	case d.Ticked:
-		r.ticks.Store(k, now)
-	}
 	if d.Waited {
-		r.waits.Store(k, now)
+		r.waits.Store(key(cd), now)
 	}
 }
 
 // forget drops what is remembered of a deleted canary.
 func (r *CanaryReconciler) forget(k types.NamespacedName) {
-	for _, m := range []*sync.Map{&r.ticks, &r.waits, &r.readySeen, &r.written, &r.providersChecked} {
+	for _, m := range []*sync.Map{&r.waits, &r.written, &r.providersChecked} {
 		m.Delete(k)
 	}
 	if r.checks != nil {

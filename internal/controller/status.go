@@ -10,12 +10,15 @@ import (
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
-// writeStatus patches the status subresource once, and only when something changed.
+// writeStatus patches the status subresource once, and only when something changed. The patch
+// carries the resourceVersion the decision was made from (optimistic lock): a lagging cache or a
+// second leader cannot write an older weight or failedChecks back; the conflict requeues the
+// canary, which decides again from the newer status.
 func (r *CanaryReconciler) writeStatus(ctx context.Context, cd *flaggerv1.Canary, st flaggerv1.CanaryStatus) error {
 	if equality.Semantic.DeepEqual(cd.Status, st) {
 		return nil
 	}
-	patch := client.MergeFrom(cd.DeepCopy())
+	patch := client.MergeFromWithOptions(cd.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	cd.Status = st
 	if err := r.Client.Status().Patch(ctx, cd, patch); err != nil {
 		return err

@@ -29,10 +29,9 @@ type Config struct {
 	ClusterName string
 	// EventWebhook receives every event of canaries without event webhooks (-event-webhook).
 	EventWebhook string
-	// EnableAmbientCloudCredentials is -enable-ambient-cloud-credentials: whether the Stackdriver and
-	// CloudWatch providers may use the controller's own cloud identity. Off by default; not yet
-	// consumed, the metric providers' option for it is pending (internal/analysis).
-	EnableAmbientCloudCredentials bool
+	// EnableAmbientCredentials (-enable-ambient-cloud-credentials) lets the Stackdriver and
+	// CloudWatch providers use the controller's own cloud identity, towards the vendor's API only.
+	EnableAmbientCredentials bool
 	// Notifier defaults to dropping alerts; Metrics to recording nothing; Analyzer to the metric
 	// analysis of internal/analysis reading through the manager's cache.
 	Notifier notify.Notifier
@@ -66,6 +65,8 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 	}
 	if r.Analyzer == nil {
 		a := analysis.New(c, cfg.MetricsServer, cfg.Options.MeshProvider)
+		a.NoCrossNamespaceRefs = cfg.Options.NoCrossNamespaceRefs
+		a.AllowAmbientCredentials = cfg.EnableAmbientCredentials
 		if o, ok := r.Metrics.(analysis.Observer); ok {
 			a.Observer = o
 		}

@@ -101,7 +101,11 @@ func (c *daemonSetController) Promote(ctx context.Context, cd *flaggerv1.Canary)
 	p.Spec.UpdateStrategy = *target.Spec.UpdateStrategy.DeepCopy()
 	p.Spec.MinReadySeconds = target.Spec.MinReadySeconds
 	p.Spec.RevisionHistoryLimit = target.Spec.RevisionHistoryLimit
-	c.f.promotePrimaryMetadata(p, target, sel, revision)
+	configs, err := c.f.trackedChecksums(ctx, cd, &target.Spec.Template.Spec)
+	if err != nil {
+		return err
+	}
+	c.f.promotePrimaryMetadata(p, target, sel, PromotedMarker(revision, configs))
 	return c.f.update(ctx, p)
 }
 

@@ -101,7 +101,11 @@ func (c *deploymentController) Promote(ctx context.Context, cd *flaggerv1.Canary
 	if cd.Spec.AutoscalerRef == nil && ptr.Deref(target.Spec.Replicas, 0) > 0 {
 		p.Spec.Replicas = ptr.To(*target.Spec.Replicas)
 	}
-	c.f.promotePrimaryMetadata(p, target, sel, revision)
+	configs, err := c.f.trackedChecksums(ctx, cd, &target.Spec.Template.Spec)
+	if err != nil {
+		return err
+	}
+	c.f.promotePrimaryMetadata(p, target, sel, PromotedMarker(revision, configs))
 	return c.f.update(ctx, p)
 }
 

@@ -260,12 +260,17 @@ func TestDeploymentPromote(t *testing.T) {
 				t.Errorf("config copy = %s after promotion, want green", got)
 			}
 			revision, _ := ctrl.Revision(ctx, cd)
+			configs, err := ctrl.TrackedConfigs(ctx, cd)
+			if err != nil {
+				t.Fatal(err)
+			}
 			r, err := ctrl.PrimaryReady(ctx, cd)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.PromotedRevision != revision {
-				t.Errorf("promoted revision = %q, want %q", r.PromotedRevision, revision)
+			// The record names the configs too: a config-only change is visible on the primary.
+			if want := PromotedMarker(revision, configs); r.PromotedRevision != want || len(configs) == 0 {
+				t.Errorf("promoted revision = %q, want %q (configs %v)", r.PromotedRevision, want, configs)
 			}
 		})
 	}
@@ -282,4 +287,16 @@ func assertCanaryController(t *testing.T, refs []metav1.OwnerReference) {
 
 func equalMaps(a, b map[string]string) bool {
 	return equality.Semantic.DeepEqual(a, b)
+}
+
+func TestPromotedMarkerNamesTheConfigs(t *testing.T) {
+	if got := PromotedMarker("rev", nil); got != "rev" {
+		t.Errorf("without configs: %q, want the bare revision", got)
+	}
+	a := PromotedMarker("rev", map[string]string{"configmap/a": "1", "secret/b": "2"})
+	b := PromotedMarker("rev", map[string]string{"secret/b": "2", "configmap/a": "1"})
+	c := PromotedMarker("rev", map[string]string{"configmap/a": "3", "secret/b": "2"})
+	if a != b || a == c || a == "rev" {
+		t.Errorf("markers %q %q %q: want equal for equal configs, different when a checksum changes", a, b, c)
+	}
 }

@@ -1,6 +1,10 @@
 package workload
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,4 +123,24 @@ func withCanaryOwner(refs []metav1.OwnerReference, cd *flaggerv1.Canary) []metav
 func isCanaryRef(r metav1.OwnerReference, cd *flaggerv1.Canary) bool {
 	return r.Kind == flaggerv1.CanaryKind && r.Name == cd.Name &&
 		strings.HasPrefix(r.APIVersion, flaggerv1.GroupVersion.Group+"/")
+}
+
+// PromotedMarker is what PromotedRevisionAnnotation records of a promotion: the target's revision,
+// followed, when the target references tracked ConfigMaps or Secrets, by a digest of their
+// checksums. A change of configs alone is then visible on the primary too, so that a promotion
+// can be told done (or still to do, after a crash) from the primary alone.
+func PromotedMarker(revision string, configs map[string]string) string {
+	if len(configs) == 0 {
+		return revision
+	}
+	keys := make([]string, 0, len(configs))
+	for k := range configs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%s=%s\n", k, configs[k])
+	}
+	return revision + "/" + hex.EncodeToString(h.Sum(nil))[:16]
 }

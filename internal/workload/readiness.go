@@ -47,9 +47,6 @@ func deploymentReadiness(d *appsv1.Deployment, check readinessCheck) Readiness {
 		return Readiness{Failed: true, Message: fmt.Sprintf("Deployment %s.%s exceeded its progress deadline", name, ns)}
 	}
 	desired := ptr.Deref(d.Spec.Replicas, 1)
-	if desired == 0 {
-		return Readiness{Ready: true}
-	}
 	var r Readiness
 	switch {
 	case st.UpdatedReplicas < desired:
@@ -58,6 +55,10 @@ func deploymentReadiness(d *appsv1.Deployment, check readinessCheck) Readiness {
 		r = waiting(name, ns, "%d old replicas are pending termination", st.Replicas-st.UpdatedReplicas)
 	case st.AvailableReplicas < requiredAvailable(st.UpdatedReplicas, check.threshold):
 		r = waiting(name, ns, "%d of %d updated replicas are available", st.AvailableReplicas, st.UpdatedReplicas)
+	case st.AvailableReplicas == 0:
+		// Traffic is never routed to a workload with no available replica, whatever the threshold
+		// (scaled to zero, KEDA at its minimum of 0, or a scale-up the cache has not seen yet).
+		r = waiting(name, ns, "no available replicas (%d desired)", desired)
 	default:
 		return Readiness{Ready: true}
 	}
@@ -101,6 +102,8 @@ func daemonSetReadiness(ds *appsv1.DaemonSet, check readinessCheck) Readiness {
 		r = waiting(name, ns, "%d out of %d new pods have been updated", st.UpdatedNumberScheduled, st.DesiredNumberScheduled)
 	case st.NumberAvailable < requiredAvailable(st.DesiredNumberScheduled, check.threshold):
 		r = waiting(name, ns, "%d of %d updated pods are available", st.NumberAvailable, st.DesiredNumberScheduled)
+	case st.NumberAvailable == 0:
+		r = waiting(name, ns, "no available pods (%d desired)", st.DesiredNumberScheduled)
 	default:
 		return Readiness{Ready: true}
 	}
