@@ -1,13 +1,16 @@
 package controller_test
 
 import (
+	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -111,5 +114,45 @@ func TestRouterSpecProblemsAreReportedBeforeAnythingIsWritten(t *testing.T) {
 			f.waitEvent(tc.want, 10*time.Second)
 			f.assertNothingCreated()
 		})
+	}
+}
+
+// An API error that persists (here a quota that refuses the generated Services) is put where users
+// look: the canary's conditions and a Warning event, not only the controller's log; it clears when
+// the retry succeeds.
+func TestRetriedAPIErrorIsOnTheCanary(t *testing.T) {
+	f := newFixture(t)
+	f.create(&corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-services"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourceServices: resource.MustParse("0")}},
+	})
+	// The quota refuses creations once the quota controller has recorded its hard limits.
+	testenvEventually(f, func() (bool, string) {
+		q := &corev1.ResourceQuota{}
+		f.get("no-services", q)
+		return len(q.Status.Hard) > 0, "quota status not computed yet"
+	})
+	f.create(podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 1))
+	testenvEventually(f, func() (bool, string) {
+		cd := f.canary("podinfo")
+		ready := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+		rec := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReconcilingCondition)
+		if ready == nil || rec == nil {
+			return false, "no Ready/Reconciling conditions yet"
+		}
+		return ready.Status == metav1.ConditionFalse && ready.Reason == "ReconcileError" &&
+				rec.Status == metav1.ConditionTrue && strings.Contains(ready.Message, "exceeded quota"),
+			"Ready " + string(ready.Status) + " " + ready.Reason + ": " + ready.Message
+	})
+	f.waitEvent("exceeded quota", 10*time.Second)
+
+	q := &corev1.ResourceQuota{}
+	f.get("no-services", q)
+	if err := f.c.Delete(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+	cd := f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	if c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Ready after the retry succeeded: %+v", c)
 	}
 }
