@@ -677,3 +677,29 @@ func isAnalysisPhase(p flaggerv1.CanaryPhase) bool {
 	}
 	return false
 }
+
+// Abort decides what a problem that appears during an analysis (the target deleted, say) does to
+// the release: with the primary ready, all traffic goes back to it and the release fails with the
+// reason; otherwise (no analysis running, or nowhere safe to send the traffic) ok is false and the
+// caller only reports the problem. The target is not scaled: it may be gone or unreadable.
+func Abort(in Input, message string) (d Decision, ok bool) {
+	switch in.Canary.Status.Phase {
+	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
+	default:
+		return Decision{}, false
+	}
+	if !in.Observed.Primary.Ready {
+		return Decision{}, false
+	}
+	m := &machine{in: in, cd: in.Canary, obs: in.Observed}
+	m.d.Status = *in.Canary.Status.DeepCopy()
+	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	m.warn("Canary failed! %s: %s", m.cd.Key(), message)
+	m.alert(flaggerv1.SeverityError, "Canary failed: "+message)
+	m.setPhase(flaggerv1.CanaryPhaseFailed)
+	m.act(Action{Kind: PostRollout, Phase: flaggerv1.CanaryPhaseFailed})
+	m.d.Outcome = OutcomeFailed
+	m.d.Stalled = message
+	m.finish()
+	return m.d, true
+}

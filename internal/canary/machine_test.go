@@ -2542,3 +2542,31 @@ func TestFailedPromotionTrafficGoesBackToThePrimary(t *testing.T) {
 		t.Errorf("new revision after a failed promotion: %v, want SetRoutes 100/0 then ScaleUp", got)
 	}
 }
+
+// A problem in the middle of an analysis sends the traffic back to a ready primary and fails the
+// release; with the primary not ready, or outside an analysis, nothing is decided.
+func TestAbortSendsTrafficBackToAReadyPrimary(t *testing.T) {
+	st := status(flaggerv1.CanaryPhaseProgressing, 50, 0, 0)
+	cd := newCanary(withStatus(st))
+	in := Input{Canary: cd, Observed: observed(st), Settings: istio(), Now: t0}
+	d, ok := Abort(in, "Deployment podinfo.test not found")
+	if !ok || d.Status.Phase != flaggerv1.CanaryPhaseFailed || d.Status.CanaryWeight != 0 || d.Outcome != OutcomeFailed {
+		t.Fatalf("abort at 50%%: ok %v, status %+v, outcome %q", ok, withoutConditions(d.Status), d.Outcome)
+	}
+	if got := render(d.Actions); got[0] != "SetRoutes 100/0" {
+		t.Errorf("actions %v, want SetRoutes 100/0 first", got)
+	}
+	for _, a := range d.Actions {
+		if a.Kind == ScaleDown || a.Kind == ScaleUp || a.Kind == Promote {
+			t.Errorf("abort touches the workloads: %v", render(d.Actions))
+		}
+	}
+	in.Observed.Primary = Readiness{Message: primaryWaitMsg}
+	if _, ok := Abort(in, "gone"); ok {
+		t.Error("abort routed to a primary that is not ready")
+	}
+	idle := newCanary(withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded)))
+	if _, ok := Abort(Input{Canary: idle, Observed: observed(idle.Status), Settings: istio(), Now: t0}, "gone"); ok {
+		t.Error("abort outside an analysis")
+	}
+}

@@ -109,6 +109,12 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
 	}
 	if _, _, _, err := env.workload.Selector(ctx, cd); err != nil {
+		if workload.IsTargetNotFound(err) {
+			msg := fmt.Sprintf("%s %s.%s not found", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)
+			if aborted, aerr := r.abort(ctx, cd, env, provider, msg); aborted || aerr != nil {
+				return ctrl.Result{}, aerr
+			}
+		}
 		return r.targetProblem(ctx, cd, err)
 	}
 	if err := r.ensure(ctx, cd, env); err != nil {
@@ -147,6 +153,32 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		requeue = cd.GetAnalysisInterval(r.Options.MinInterval)
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// abort fails a release whose target went away during its analysis, with all traffic back on
+// the primary when it is ready (canary.Abort decides). It reports whether it did.
+func (r *CanaryReconciler) abort(ctx context.Context, cd *flaggerv1.Canary, e env, provider, msg string) (bool, error) {
+	primary, err := e.workload.PrimaryReady(ctx, cd)
+	if err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	decision, ok := canary.Abort(canary.Input{
+		Canary:   cd,
+		Observed: canary.Observation{Primary: readiness(primary)},
+		Settings: canary.Settings{Provider: provider, MinInterval: r.Options.MinInterval},
+		Now:      r.Now(),
+	}, msg)
+	if !ok {
+		return false, nil
+	}
+	if err := r.execute(ctx, cd, e, decision.Actions); err != nil {
+		return true, err
+	}
+	if err := r.writeStatus(ctx, cd, decision.Status); err != nil {
+		return true, err
+	}
+	r.Metrics.Observe(cd, decision, provider)
+	return true, nil
 }
 
 // env is what acts on one canary: its workload kind, autoscaler and router.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -294,4 +295,34 @@ func TestGlooMetricTemplateRollbackSeed003(t *testing.T) {
 	if got := glooSplits(rt.Object); len(got) != 1 || got[0] != (split{100, 0}) {
 		t.Errorf("RouteTable after the rollback = %v, want all traffic on the primary", got)
 	}
+}
+
+// A target deleted in the middle of an analysis: all traffic goes back to the (ready) primary and
+// the release fails with the reason, instead of a split frozen towards a Deployment that is gone.
+func TestTargetDeletedDuringAnalysisSendsTrafficToThePrimary(t *testing.T) {
+	f := newFixture(t)
+	prom := newPromAPI(t, 100)
+	f.create(podinfoDeployment("podinfo", 1), weightedCanary("istio", prom))
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.1.1")
+	testenvEventually(f, func() (bool, string) {
+		cd := f.canary("podinfo")
+		return cd.Status.CanaryWeight >= 10, fmt.Sprintf("phase %s weight %d", cd.Status.Phase, cd.Status.CanaryWeight)
+	})
+	target := &appsv1.Deployment{}
+	f.get("podinfo", target)
+	if err := f.c.Delete(context.Background(), target); err != nil {
+		t.Fatal(err)
+	}
+	cd := f.waitPhase("podinfo", flaggerv1.CanaryPhaseFailed, phaseTimeout)
+	if cd.Status.CanaryWeight != 0 {
+		t.Errorf("canaryWeight %d after the abort, want 0", cd.Status.CanaryWeight)
+	}
+	vs := &unstructured.Unstructured{}
+	vs.SetGroupVersionKind(virtualServiceGVK)
+	f.get("podinfo", vs)
+	if got := istioSplits(vs.Object); len(got) == 0 || got[0] != (split{primary: 100}) {
+		t.Errorf("VirtualService routes %v after the target was deleted, want 100/0", got)
+	}
+	f.waitEvent("Canary failed! "+f.key("podinfo")+": Deployment podinfo."+f.ns+" not found", 10*time.Second)
 }
