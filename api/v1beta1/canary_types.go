@@ -271,27 +271,45 @@ type CanaryAnalysis struct {
 	// +optional
 	Interval string `json:"interval,omitempty"`
 	// Iterations selects blue/green, or A/B testing together with match.
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Iterations int `json:"iterations,omitempty"`
 	// Threshold is the number of failed checks before a rollback.
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Threshold int `json:"threshold,omitempty"`
+	// MaxWeight is the canary weight at which the analysis promotes (percent; above 100 is 100).
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxWeight int `json:"maxWeight,omitempty"`
+	// StepWeight is the weight added to the canary at each analysis step (percent).
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	StepWeight int `json:"stepWeight,omitempty"`
+	// StepWeights are the canary weights of the steps, increasing (percent).
+	// +kubebuilder:validation:items:Minimum=1
 	// +optional
 	StepWeights []int `json:"stepWeights,omitempty"`
 	// StepWeightPromotion shifts traffic back to the primary in steps during promotion.
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	StepWeightPromotion int `json:"stepWeightPromotion,omitempty"`
 	// Mirror copies traffic to the canary before shifting any.
 	// +optional
 	Mirror bool `json:"mirror,omitempty"`
+	// MirrorWeight is the share of requests mirrored to the canary (percent).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MirrorWeight int `json:"mirrorWeight,omitempty"`
+	// PrimaryReadyThreshold is the share of the primary's replicas that must be available (percent).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	// +optional
 	PrimaryReadyThreshold *int `json:"primaryReadyThreshold,omitempty"`
+	// CanaryReadyThreshold is the share of the canary's replicas that must be available (percent).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
 	// +optional
 	CanaryReadyThreshold *int `json:"canaryReadyThreshold,omitempty"`
 	// Match routes matching requests to the canary (A/B testing).

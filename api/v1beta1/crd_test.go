@@ -160,6 +160,25 @@ func TestCanarySchemaRejects(t *testing.T) {
 		mutate: func(t *testing.T, o map[string]any) { set(t, o, "50", "spec", "analysis", "maxWeight") },
 		want:   []string{"spec.analysis.maxWeight", "must be of type integer"},
 	}, {
+		name:   "negative stepWeight",
+		mutate: func(t *testing.T, o map[string]any) { set(t, o, int64(-5), "spec", "analysis", "stepWeight") },
+		want:   []string{"spec.analysis.stepWeight", "greater than or equal to 0"},
+	}, {
+		name:   "negative threshold",
+		mutate: func(t *testing.T, o map[string]any) { set(t, o, int64(-1), "spec", "analysis", "threshold") },
+		want:   []string{"spec.analysis.threshold", "greater than or equal to 0"},
+	}, {
+		name:   "mirrorWeight above 100",
+		mutate: func(t *testing.T, o map[string]any) { set(t, o, int64(101), "spec", "analysis", "mirrorWeight") },
+		want:   []string{"spec.analysis.mirrorWeight", "less than or equal to 100"},
+	}, {
+		name: "a zero step in stepWeights",
+		mutate: func(t *testing.T, o map[string]any) {
+			unstructured.RemoveNestedField(o, "spec", "analysis", "stepWeight")
+			set(t, o, []any{int64(0), int64(50)}, "spec", "analysis", "stepWeights")
+		},
+		want: []string{"spec.analysis.stepWeights[0]", "greater than or equal to 1"},
+	}, {
 		name: "the same rules under canaryAnalysis",
 		mutate: func(t *testing.T, o map[string]any) {
 			renameAnalysis(t, o)

@@ -18,6 +18,17 @@ func validate(cd *flaggerv1.Canary, noCrossNamespaceRefs bool) error {
 	if sa := a.SessionAffinity; sa != nil && sa.PrimaryCookieName != "" && sa.CookieName == sa.PrimaryCookieName {
 		return fmt.Errorf("analysis.sessionAffinity: cookieName and primaryCookieName must differ (both %q)", sa.CookieName)
 	}
+	// Canaries admitted before the schema refused negative numbers: a negative weight or count
+	// would loop or route a negative share.
+	for field, v := range map[string]int{"stepWeight": a.StepWeight, "maxWeight": a.MaxWeight,
+		"stepWeightPromotion": a.StepWeightPromotion, "iterations": a.Iterations, "threshold": a.Threshold} {
+		if v < 0 {
+			return fmt.Errorf("analysis.%s must not be negative, got %d", field, v)
+		}
+	}
+	if a.MirrorWeight < 0 || a.MirrorWeight > 100 {
+		return fmt.Errorf("analysis.mirrorWeight must be within 0..100, got %d", a.MirrorWeight)
+	}
 	for i, w := range a.StepWeights {
 		if w <= 0 || (i > 0 && w <= a.StepWeights[i-1]) {
 			return fmt.Errorf("analysis.stepWeights must be positive and increasing, got %v", a.StepWeights)

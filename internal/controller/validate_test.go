@@ -61,3 +61,21 @@ func TestValidateStepWeights(t *testing.T) {
 		t.Errorf("stepWeights [1 20 100] refused: %v", err)
 	}
 }
+
+func TestValidateRefusesNegativeNumbers(t *testing.T) {
+	cases := map[string]func(a *flaggerv1.CanaryAnalysis){
+		"stepWeight":          func(a *flaggerv1.CanaryAnalysis) { a.StepWeight = -5 },
+		"maxWeight":           func(a *flaggerv1.CanaryAnalysis) { a.MaxWeight = -1 },
+		"stepWeightPromotion": func(a *flaggerv1.CanaryAnalysis) { a.StepWeightPromotion = -10 },
+		"iterations":          func(a *flaggerv1.CanaryAnalysis) { a.Iterations = -1 },
+		"threshold":           func(a *flaggerv1.CanaryAnalysis) { a.Threshold = -2 },
+		"mirrorWeight":        func(a *flaggerv1.CanaryAnalysis) { a.MirrorWeight = 101 },
+	}
+	for field, bad := range cases {
+		cd := refCanary("")
+		bad(cd.Spec.Analysis)
+		if err := validate(cd, false); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: got %v, want an error naming it", field, err)
+		}
+	}
+}
