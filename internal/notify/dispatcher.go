@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,10 +23,33 @@ import (
 
 // Defaults of a Dispatcher.
 const (
-	DefaultWorkers    = 4
-	DefaultQueueSize  = 256
-	DefaultJobTimeout = time.Minute
+	DefaultWorkers         = 4
+	DefaultQueueSize       = 256
+	DefaultJobTimeout      = time.Minute
+	DefaultMaxDestinations = 256
 )
+
+// Reasons of a dropped notification, the reason label of pennant_notifications_dropped_total.
+const (
+	DropQueueFull           = "queue_full"
+	DropStopped             = "stopped"
+	DropTooManyDestinations = "too_many_destinations"
+)
+
+// Kinds of a failed notification, the kind label of pennant_notifications_failed_total.
+const (
+	KindAlert = "alert"
+	KindEvent = "event"
+)
+
+// Counters counts what the Dispatcher could not deliver; *telemetry.NotificationCounters is one.
+// Its methods run on the dispatcher's goroutines and in Alert, and must not block.
+type Counters interface {
+	// NotificationDropped counts one alert or event dropped before delivery (a Drop* reason).
+	NotificationDropped(reason string)
+	// NotificationFailed counts one alert or event whose delivery failed (KindAlert or KindEvent).
+	NotificationFailed(kind string)
+}
 
 // Errors a Dispatcher reports, wrapped in an *AlertError; test them with errors.Is.
 var (
@@ -34,6 +58,7 @@ var (
 	ErrNoAddress        = errors.New("alert provider has no address")
 	ErrQueueFull        = errors.New("the alert queue is full")
 	ErrStopped          = errors.New("the alert dispatcher is stopped")
+	ErrTooManyDests     = errors.New("too many alert destinations")
 )
 
 // AlertError says which alert of a canary could not be delivered, and why. Its message names the
@@ -78,9 +103,17 @@ type Options struct {
 	EventWebhook string
 	// Hooks posts event webhooks; a webhooks.NewCaller() when nil.
 	Hooks HookCaller
-	// Workers and QueueSize size the pool (DefaultWorkers, DefaultQueueSize when zero).
-	Workers   int
+	// Workers is the number of goroutines that resolve AlertProviders (DefaultWorkers when zero);
+	// they only read the cluster, the posts run on the destinations' own workers.
+	Workers int
+	// QueueSize bounds the queue of the resolvers and the queue of each destination
+	// (DefaultQueueSize when zero).
 	QueueSize int
+	// MaxDestinations bounds the number of destinations, each with its own queue and worker
+	// (DefaultMaxDestinations when zero); a notification for one more destination is dropped.
+	MaxDestinations int
+	// Counters counts dropped and failed notifications; nil counts only Dropped().
+	Counters Counters
 	// SendTimeout bounds one post to an AlertProvider (DefaultTimeout when zero); JobTimeout bounds
 	// one alert or event with all its providers (DefaultJobTimeout when zero).
 	SendTimeout time.Duration
@@ -96,27 +129,42 @@ type Options struct {
 	Log logr.Logger
 }
 
-// Dispatcher is the Notifier of the controller. Alert and EventWebhook only enqueue: the alerts are
-// resolved and posted by a small pool of workers, so that a slow or hanging chat service never
-// holds a reconcile. When the queue is full, the alert is dropped and a warning logged. The pool
-// runs between Start and the end of its context; it is a manager.Runnable.
+// Dispatcher is the Notifier of the controller. Alert and EventWebhook only enqueue, so that a
+// slow or hanging chat service never holds a reconcile. Every destination (a receiver's scheme,
+// host and path; the global notifier is one destination) has its own bounded queue and its own
+// worker, so that a receiver that hangs delays only its own notifications, never another canary's.
+// AlertProviders are resolved first by a small shared pool that only reads the cluster. When a
+// queue is full, or there are already MaxDestinations destinations, the notification is dropped,
+// counted and logged. The workers run between Start and the end of its context; it is a
+// manager.Runnable. Delivery is at most once: what is queued when the controller stops is dropped.
 type Dispatcher struct {
 	opts  Options
 	log   logr.Logger
 	queue chan job
 
-	mu      sync.Mutex
-	closed  bool
-	started bool
-	pending int
-	idle    []chan struct{}
+	mu       sync.Mutex
+	closed   bool
+	started  bool
+	stopping bool
+	runCtx   context.Context
+	workers  *sync.WaitGroup
+	dests    map[string]*destination
+	pending  int
+	idle     []chan struct{}
 
 	dropped atomic.Uint64
 }
 
 type job struct {
 	canary string
+	kind   string
 	run    func(ctx context.Context)
+}
+
+// destination is the queue of one receiver; its worker starts with the dispatcher, or on first
+// use once the dispatcher runs.
+type destination struct {
+	queue chan job
 }
 
 // NewDispatcher returns a Dispatcher; call Start to run its workers.
@@ -133,6 +181,9 @@ func NewDispatcher(o Options) *Dispatcher {
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}
+	if o.MaxDestinations <= 0 {
+		o.MaxDestinations = DefaultMaxDestinations
+	}
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = DefaultTimeout
 	}
@@ -146,7 +197,7 @@ func NewDispatcher(o Options) *Dispatcher {
 	if log.GetSink() == nil {
 		log = ctrllog.Log.WithName("notify")
 	}
-	return &Dispatcher{opts: o, log: log, queue: make(chan job, o.QueueSize)}
+	return &Dispatcher{opts: o, log: log, queue: make(chan job, o.QueueSize), dests: map[string]*destination{}}
 }
 
 // Alert enqueues the alert and returns at once.
@@ -161,21 +212,67 @@ func (d *Dispatcher) AlertWithMetadata(cd *flaggerv1.Canary, severity flaggerv1.
 	}
 	c := cd.DeepCopy()
 	m := NewMessage(c, severity, message, d.opts.ClusterName, metadata)
-	d.enqueue(c, "alert", message, func(ctx context.Context) {
-		for _, err := range d.deliver(ctx, c, m) {
+	if len(canaryAlerts(c)) == 0 {
+		// The global notifier needs no resolution: straight to its own queue.
+		d.toDestination(globalDestination, c, KindAlert, message, d.sendJob(c, nil, d.opts.Global, m))
+		return
+	}
+	d.enqueue(d.queue, c, KindAlert, message, func(ctx context.Context) {
+		sends, errs := d.plan(ctx, c, m)
+		for _, err := range errs {
 			d.report(c, err)
 		}
+		for _, s := range sends {
+			d.toDestination(s.dest, c, KindAlert, message, d.sendJob(c, s.alert, s.sender, m))
+		}
 	})
+}
+
+// globalDestination is the queue key of the global notifier, whose address the dispatcher does
+// not know; it cannot collide with a URL's key, which always has a scheme.
+const globalDestination = "global"
+
+// sendJob posts m with s and reports a failure as the alert a's (nil for the global notifier).
+func (d *Dispatcher) sendJob(cd *flaggerv1.Canary, a *flaggerv1.CanaryAlert, s Sender, m Message) func(ctx context.Context) {
+	return func(ctx context.Context) {
+		if err := d.sendOne(ctx, cd, a, s, m); err != nil {
+			d.report(cd, err)
+		}
+	}
+}
+
+func (d *Dispatcher) sendOne(ctx context.Context, cd *flaggerv1.Canary, a *flaggerv1.CanaryAlert, s Sender, m Message) error {
+	err := s.Send(ctx, m)
+	if err == nil {
+		return nil
+	}
+	if a == nil {
+		return &AlertError{Reason: err.Error(), Err: err}
+	}
+	return d.alertError(cd, *a, "send error: "+err.Error(), err)
 }
 
 // Send delivers an alert synchronously and returns every failure (nil when all were delivered).
 // The controller uses Alert; Send serves tests and tools.
 func (d *Dispatcher) Send(ctx context.Context, cd *flaggerv1.Canary, severity flaggerv1.AlertSeverity, message string) error {
 	m := NewMessage(cd, severity, message, d.opts.ClusterName, d.opts.Metadata(severity, message))
-	return errors.Join(d.deliver(ctx, cd, m)...)
+	if len(canaryAlerts(cd)) == 0 {
+		if d.opts.Global == nil {
+			return nil
+		}
+		return d.sendOne(ctx, cd, nil, d.opts.Global, m)
+	}
+	sends, errs := d.plan(ctx, cd, m)
+	for _, s := range sends {
+		if err := d.sendOne(ctx, cd, s.alert, s.sender, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// Dropped counts the alerts and events dropped because the queue was full or the pool stopped.
+// Dropped counts the alerts and events dropped because a queue was full, there were too many
+// destinations or the dispatcher stopped.
 func (d *Dispatcher) Dropped() uint64 { return d.dropped.Load() }
 
 // hasRecipient tells, without I/O, whether an alert would go anywhere.
@@ -199,49 +296,56 @@ func canaryAlerts(cd *flaggerv1.Canary) []flaggerv1.CanaryAlert {
 	return nil
 }
 
-// deliver posts the message to the global notifier when the canary has no alerts, else to the
-// provider of every alert whose severity filter lets it through.
-func (d *Dispatcher) deliver(ctx context.Context, cd *flaggerv1.Canary, m Message) []error {
-	alerts := canaryAlerts(cd)
-	if len(alerts) == 0 {
-		if d.opts.Global == nil {
-			return nil
-		}
-		if err := d.opts.Global.Send(ctx, m); err != nil {
-			return []error{&AlertError{Reason: err.Error(), Err: err}}
-		}
-		return nil
-	}
-	var errs []error
-	for _, a := range alerts {
+// send is one post an alert needs: the sender of an AlertProvider and the queue it goes to.
+type send struct {
+	alert  *flaggerv1.CanaryAlert
+	sender Sender
+	dest   string
+}
+
+// plan resolves the provider of every alert of the canary whose severity filter lets m through.
+func (d *Dispatcher) plan(ctx context.Context, cd *flaggerv1.Canary, m Message) ([]send, []error) {
+	var (
+		sends []send
+		errs  []error
+	)
+	for _, a := range canaryAlerts(cd) {
 		if !Matches(a.Severity, m.Severity) {
 			continue
 		}
-		s, err := d.resolve(ctx, cd, a)
-		if err == nil {
-			if serr := s.Send(ctx, m); serr != nil {
-				err = d.alertError(cd, a, "send error: "+serr.Error(), serr)
-			}
-		}
+		s, dest, err := d.resolve(ctx, cd, a)
 		if err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		sends = append(sends, send{alert: &a, sender: s, dest: dest})
 	}
-	return errs
+	return sends, errs
+}
+
+// DestinationKey is the queue key of a receiver: its scheme, host and path, without userinfo,
+// query or fragment, so that posts to one service endpoint share one queue. An address that
+// does not parse is its own key.
+func DestinationKey(address string) string {
+	u, err := url.Parse(strings.TrimSpace(address))
+	if err != nil || u.Scheme == "" {
+		return strings.TrimSpace(address)
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + u.Path
 }
 
 // resolve builds the sender of an alert from its AlertProvider and the provider's Secret.
-func (d *Dispatcher) resolve(ctx context.Context, cd *flaggerv1.Canary, a flaggerv1.CanaryAlert) (Sender, error) {
+func (d *Dispatcher) resolve(ctx context.Context, cd *flaggerv1.Canary, a flaggerv1.CanaryAlert) (Sender, string, error) {
 	if d.opts.Providers == nil {
-		return nil, d.alertError(cd, a, "error: no reader for alert providers", ErrProviderNotFound)
+		return nil, "", d.alertError(cd, a, "error: no reader for alert providers", ErrProviderNotFound)
 	}
 	key := providerKey(cd, a)
 	var p flaggerv1.AlertProvider
 	if err := d.opts.Providers.Get(ctx, key, &p); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, d.alertError(cd, a, "not found", ErrProviderNotFound)
+			return nil, "", d.alertError(cd, a, "not found", ErrProviderNotFound)
 		}
-		return nil, d.alertError(cd, a, "error: "+err.Error(), err)
+		return nil, "", d.alertError(cd, a, "error: "+err.Error(), err)
 	}
 	c := ProviderConfig{
 		Type:     p.Spec.Type,
@@ -261,25 +365,25 @@ func (d *Dispatcher) resolve(ctx context.Context, cd *flaggerv1.Canary, a flagge
 		var s corev1.Secret
 		if err := d.opts.Secrets.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: ref.Name}, &s); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, d.alertError(cd, a, fmt.Sprintf("secretRef %s not found", ref.Name), ErrSecretNotFound)
+				return nil, "", d.alertError(cd, a, fmt.Sprintf("secretRef %s not found", ref.Name), ErrSecretNotFound)
 			}
-			return nil, d.alertError(cd, a, fmt.Sprintf("secretRef %s error: %v", ref.Name, err), err)
+			return nil, "", d.alertError(cd, a, fmt.Sprintf("secretRef %s error: %v", ref.Name, err), err)
 		}
 		address, ok := s.Data["address"]
 		if !ok {
-			return nil, d.alertError(cd, a, fmt.Sprintf("secret %s does not contain an address", ref.Name), ErrNoAddress)
+			return nil, "", d.alertError(cd, a, fmt.Sprintf("secret %s does not contain an address", ref.Name), ErrNoAddress)
 		}
 		c.Address = strings.TrimSpace(string(address))
 		c.Token = strings.TrimSpace(string(s.Data["token"]))
 	}
 	if strings.TrimSpace(c.Address) == "" {
-		return nil, d.alertError(cd, a, "has no address", ErrNoAddress)
+		return nil, "", d.alertError(cd, a, "has no address", ErrNoAddress)
 	}
 	s, err := NewSender(c)
 	if err != nil {
-		return nil, d.alertError(cd, a, "error: "+err.Error(), err)
+		return nil, "", d.alertError(cd, a, "error: "+err.Error(), err)
 	}
-	return s, nil
+	return s, DestinationKey(c.Address), nil
 }
 
 // providerKey is the alert's providerRef, in the canary's namespace unless it names another.
@@ -296,6 +400,7 @@ func (d *Dispatcher) alertError(cd *flaggerv1.Canary, a flaggerv1.CanaryAlert, r
 }
 
 func (d *Dispatcher) report(cd *flaggerv1.Canary, err error) {
+	d.failed(KindAlert)
 	if d.opts.Report != nil {
 		d.opts.Report(cd, err)
 		return
@@ -303,22 +408,72 @@ func (d *Dispatcher) report(cd *flaggerv1.Canary, err error) {
 	d.log.Error(err, "alert not delivered", "canary", cd.Key())
 }
 
-// enqueue hands a job to the pool without ever blocking.
-func (d *Dispatcher) enqueue(cd *flaggerv1.Canary, kind, message string, run func(ctx context.Context)) {
+// failed counts one failed notification of kind.
+func (d *Dispatcher) failed(kind string) {
+	if d.opts.Counters != nil {
+		d.opts.Counters.NotificationFailed(kind)
+	}
+}
+
+// dropLocked counts and logs one dropped notification; d.mu is held.
+func (d *Dispatcher) dropLocked(reason string, err error, canary, kind, message string) {
+	d.dropped.Add(1)
+	if d.opts.Counters != nil {
+		d.opts.Counters.NotificationDropped(reason)
+	}
+	d.log.Error(err, "dropping "+kind, "canary", canary, "message", message, "reason", reason)
+}
+
+// enqueue hands a job to queue without ever blocking.
+func (d *Dispatcher) enqueue(queue chan job, cd *flaggerv1.Canary, kind, message string, run func(ctx context.Context)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.enqueueLocked(queue, cd, kind, message, run)
+}
+
+func (d *Dispatcher) enqueueLocked(queue chan job, cd *flaggerv1.Canary, kind, message string, run func(ctx context.Context)) {
 	if d.closed {
-		d.dropped.Add(1)
-		d.log.Error(ErrStopped, "dropping "+kind, "canary", cd.Key(), "message", message)
+		d.dropLocked(DropStopped, ErrStopped, cd.Key(), kind, message)
 		return
 	}
 	select {
-	case d.queue <- job{canary: cd.Key(), run: run}:
+	case queue <- job{canary: cd.Key(), kind: kind, run: run}:
 		d.pending++
 	default:
-		d.dropped.Add(1)
-		d.log.Error(ErrQueueFull, "dropping "+kind, "canary", cd.Key(), "message", message, "queueSize", cap(d.queue))
+		d.dropLocked(DropQueueFull, ErrQueueFull, cd.Key(), kind, message)
 	}
+}
+
+// toDestination hands a job to the queue of the destination key, creating the queue (and its
+// worker, once the dispatcher runs) on first use, without ever blocking.
+func (d *Dispatcher) toDestination(key string, cd *flaggerv1.Canary, kind, message string, run func(ctx context.Context)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dest, ok := d.dests[key]
+	if !ok && !d.closed {
+		if len(d.dests) >= d.opts.MaxDestinations {
+			d.dropLocked(DropTooManyDestinations, ErrTooManyDests, cd.Key(), kind, message)
+			return
+		}
+		dest = &destination{queue: make(chan job, d.opts.QueueSize)}
+		d.dests[key] = dest
+		d.startWorkerLocked(dest.queue)
+	}
+	if dest == nil { // closed
+		d.dropLocked(DropStopped, ErrStopped, cd.Key(), kind, message)
+		return
+	}
+	d.enqueueLocked(dest.queue, cd, kind, message, run)
+}
+
+// startWorkerLocked runs a worker on queue when the dispatcher runs; Start runs the workers of the
+// queues made before it. Once Start stops waiting for workers (stopping), none is added.
+func (d *Dispatcher) startWorkerLocked(queue chan job) {
+	if d.runCtx == nil || d.stopping {
+		return
+	}
+	ctx := d.runCtx
+	d.workers.Go(func() { d.work(ctx, queue) })
 }
 
 // Start runs the workers until ctx ends, then drops what is still queued. It returns nil.
@@ -329,25 +484,41 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return errors.New("notify: the dispatcher is already started")
 	}
 	d.started = true
+	var wg sync.WaitGroup
+	d.runCtx, d.workers = ctx, &wg
+	for range d.opts.Workers {
+		d.startWorkerLocked(d.queue)
+	}
+	for _, dest := range d.dests {
+		d.startWorkerLocked(dest.queue)
+	}
 	d.mu.Unlock()
 
-	var wg sync.WaitGroup
-	for range d.opts.Workers {
-		wg.Go(func() { d.work(ctx) })
-	}
+	<-ctx.Done()
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
 	wg.Wait()
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	d.drainLocked(d.queue)
+	for _, dest := range d.dests {
+		d.drainLocked(dest.queue)
+	}
+	return nil
+}
+
+// drainLocked drops what is left in queue once the workers stopped.
+func (d *Dispatcher) drainLocked(queue chan job) {
 	for {
 		select {
-		case j := <-d.queue:
-			d.dropped.Add(1)
-			d.log.Error(ErrStopped, "dropping queued alert", "canary", j.canary)
+		case j := <-queue:
+			d.dropLocked(DropStopped, ErrStopped, j.canary, "queued "+j.kind, "")
 			d.doneLocked()
 		default:
-			return nil
+			return
 		}
 	}
 }
@@ -355,12 +526,12 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 // NeedLeaderElection is false: every replica runs the pool, but only the leader's reconciles fill it.
 func (d *Dispatcher) NeedLeaderElection() bool { return false }
 
-func (d *Dispatcher) work(ctx context.Context) {
+func (d *Dispatcher) work(ctx context.Context, queue chan job) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case j := <-d.queue:
+		case j := <-queue:
 			d.run(ctx, j)
 		}
 	}
@@ -369,6 +540,7 @@ func (d *Dispatcher) work(ctx context.Context) {
 func (d *Dispatcher) run(ctx context.Context, j job) {
 	defer func() {
 		if r := recover(); r != nil {
+			d.failed(j.kind)
 			d.log.Error(fmt.Errorf("panic: %v", r), "alert worker recovered", "canary", j.canary)
 		}
 		d.mu.Lock()

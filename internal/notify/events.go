@@ -26,7 +26,7 @@ const (
 // EventWebhook enqueues Flagger's event payload for the canary's event webhooks or, when it has
 // none, for the global -event-webhook. The payload is the webhook payload (name, namespace,
 // phase, checksum) whose metadata holds eventMessage, eventType and timestamp (Unix milliseconds,
-// as a string), plus the hook's metadata. Failures are logged.
+// as a string), plus the hook's metadata. Failures are logged and counted.
 func (d *Dispatcher) EventWebhook(_ context.Context, cd *flaggerv1.Canary, eventType, message string) {
 	hooks := d.eventHooks(cd)
 	if len(hooks) == 0 {
@@ -35,14 +35,16 @@ func (d *Dispatcher) EventWebhook(_ context.Context, cd *flaggerv1.Canary, event
 	c := cd.DeepCopy()
 	phase := c.Status.Phase
 	now := time.Now()
-	d.enqueue(c, "event", message, func(ctx context.Context) {
-		for _, h := range hooks {
+	// One job per hook, each on its receiver's queue: a hanging webhook delays only itself.
+	for _, h := range hooks {
+		d.toDestination(DestinationKey(h.URL), c, KindEvent, message, func(ctx context.Context) {
 			err := d.opts.Hooks.Call(ctx, c, h, phase, EventMetadata(h, eventType, message, now))
 			if err != nil {
+				d.failed(KindEvent)
 				d.log.Error(err, "error sending event to webhook", "canary", c.Key(), "webhook", h.Name)
 			}
-		}
-	})
+		})
+	}
 }
 
 // SendEvent posts the event synchronously and returns every failure (tests and tools).

@@ -1,7 +1,8 @@
 // Package notify sends canary alerts to chat services (Slack, MS Teams, Discord, Rocket.Chat,
 // Google Chat) and canary events to event webhooks, the way Flagger does. The Dispatcher is the
-// controller's Notifier: it resolves each canary's AlertProviders and posts from a worker pool, so
-// that alerting never blocks a reconcile.
+// controller's Notifier: it resolves each canary's AlertProviders and posts from one worker per
+// destination, so that alerting never blocks a reconcile and one hanging receiver never delays
+// another's notifications.
 package notify
 
 import (
