@@ -90,7 +90,11 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	recorder.SetInfo(version, o.meshProvider)
-	r, err := newReconciler(mgr, o, recorder)
+	counters, err := telemetry.NewNotificationCounters(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	r, err := newReconciler(mgr, o, recorder, counters)
 	if err != nil {
 		return err
 	}
@@ -102,11 +106,12 @@ func run(ctx context.Context, o options) error {
 }
 
 // newReconciler wires the canary controller from the flags.
-func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder) (*controller.CanaryReconciler, error) {
+func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder, counters notify.Counters) (*controller.CanaryReconciler, error) {
 	return controller.NewCanaryReconciler(mgr, controller.Config{
-		Metrics:       recorder,
-		MetricsServer: o.metricsServer,
-		ClusterName:   o.clusterName,
+		Metrics:              recorder,
+		NotificationCounters: counters,
+		MetricsServer:        o.metricsServer,
+		ClusterName:          o.clusterName,
 		Routers: router.Options{
 			FieldOwner:               fieldOwner,
 			IngressAnnotationsPrefix: o.ingressAnnotationsPrefix,

@@ -29,6 +29,8 @@ type Config struct {
 	ClusterName string
 	// EventWebhook receives every event of canaries without event webhooks (-event-webhook).
 	EventWebhook string
+	// NotificationCounters count dropped and failed notifications (nil: not counted).
+	NotificationCounters notify.Counters
 	// EnableAmbientCredentials (-enable-ambient-cloud-credentials) lets the Stackdriver and
 	// CloudWatch providers use the controller's own cloud identity, towards the vendor's API only.
 	EnableAmbientCredentials bool
@@ -82,6 +84,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 			Global:       global,
 			ClusterName:  cfg.ClusterName,
 			EventWebhook: cfg.EventWebhook,
+			Counters:     cfg.NotificationCounters,
 			Report:       func(cd *flaggerv1.Canary, err error) { r.Announcer.Warn(cd, err.Error()) },
 		})
 		if err := mgr.Add(d); err != nil {
