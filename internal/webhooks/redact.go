@@ -3,6 +3,7 @@ package webhooks
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
 // RedactURL returns a URL fit for events and logs: userinfo is dropped and query values are
@@ -13,6 +14,10 @@ func RedactURL(raw string) string {
 		return "(redacted)"
 	}
 	u.User = nil
+	if strings.Contains(u.Opaque, "@") {
+		// "user:password@host" without a scheme parses as scheme "user", opaque "password@host".
+		u.Opaque = "(redacted)"
+	}
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {

@@ -22,6 +22,12 @@ func TestRedactURLDropsUserinfoAndQueryValues(t *testing.T) {
 	}
 }
 
+func TestRedactURLWithoutSchemeHidesThePassword(t *testing.T) {
+	if got := RedactURL("user:s3cret@hooks.example.com/gate"); strings.Contains(got, "s3cret") {
+		t.Fatalf("%q still contains the password", got)
+	}
+}
+
 func TestCallErrorHasNoQueryToken(t *testing.T) {
 	cd := &flaggerv1.Canary{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: "test"}}
 	// Port 1 on loopback refuses connections: the transport error embeds the URL.
