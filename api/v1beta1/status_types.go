@@ -57,9 +57,10 @@ type CanaryStatus struct {
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 	// LastStepTime is when the last analysis step ran (Pennant). The next step is due one
 	// analysis interval later, also after a controller restart, so that a crash loop cannot
-	// compress the analysis.
+	// compress the analysis. Kept to the microsecond (a time of whole seconds would let the step
+	// after a restart run up to a second early).
 	// +optional
-	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
 	// ObservedGeneration is the generation of the spec last acted upon.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

@@ -654,7 +654,7 @@ func (m *machine) finish() {
 		st.LastTransitionTime = metav1.NewTime(m.in.Now)
 	}
 	if m.d.Ticked && isAnalysisPhase(st.Phase) {
-		step := metav1.NewTime(m.in.Now)
+		step := metav1.NewMicroTime(m.in.Now)
 		st.LastStepTime = &step
 	}
 	SetConditions(st, m.cd, m.d.Stalled, m.in.Now)
