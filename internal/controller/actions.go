@@ -83,7 +83,7 @@ func (r *CanaryReconciler) postRollout(cd *flaggerv1.Canary, phase flaggerv1.Can
 	snapshot := cd.DeepCopy()
 	go func() {
 		for _, w := range hooks {
-			err := r.tasks().run(key(snapshot), "post-rollout hook "+w.Name, postRolloutTimeout, func(ctx context.Context) error {
+			err := r.tasks.run(key(snapshot), "post-rollout hook "+w.Name, postRolloutTimeout, func(ctx context.Context) error {
 				return r.Hooks.Call(ctx, snapshot, w, phase, webhooks.Metadata(w))
 			})
 			if err != nil {

@@ -51,7 +51,7 @@ type CanaryReconciler struct {
 	Workloads   *workload.Factory
 	KubeRouter  router.KubernetesRouter
 	MeshRouters MeshRouters
-	Hooks       hookCaller
+	Hooks       CanaryWebhookCaller
 	Analyzer    Analyzer
 	Notifier    notify.Notifier
 	Announcer   Announcer
@@ -69,6 +69,9 @@ type CanaryReconciler struct {
 	// checks runs webhooks and metric checks in the background; wakeups brings their late results.
 	checks  *backgroundChecks
 	wakeups chan event.GenericEvent
+	// tasks owns every background task; it lives as long as the manager (NewCanaryReconciler
+	// adds it as a Runnable).
+	tasks *canaryTasks
 }
 
 // Reconcile moves one canary forward.
@@ -355,7 +358,7 @@ func (r *CanaryReconciler) checkProviders(cd *flaggerv1.Canary) {
 	}
 	snapshot := cd.DeepCopy()
 	go func() {
-		err := r.tasks().run(key(snapshot), "provider check", providerCheckTimeout, func(ctx context.Context) error {
+		err := r.tasks.run(key(snapshot), "provider check", providerCheckTimeout, func(ctx context.Context) error {
 			return r.Analyzer.CheckProviderAvailability(ctx, snapshot)
 		})
 		if err != nil {

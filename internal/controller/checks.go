@@ -21,8 +21,8 @@ type Analyzer interface {
 	CheckProviderAvailability(ctx context.Context, cd *flaggerv1.Canary) error
 }
 
-// hookCaller posts one webhook.
-type hookCaller interface {
+// CanaryWebhookCaller posts one webhook of a canary (webhooks.Caller in production).
+type CanaryWebhookCaller interface {
 	Call(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.CanaryWebhook, phase flaggerv1.CanaryPhase, metadata map[string]string) error
 }
 
@@ -33,11 +33,11 @@ const quickAnswer = 200 * time.Millisecond
 // webhook or metric backend never delays another canary. A check's result is kept for the tick it
 // was asked in; when a result comes in late, the canary is woken to use it.
 type backgroundChecks struct {
-	hooks    hookCaller
+	hooks    CanaryWebhookCaller
 	analyzer Analyzer
 	wake     func(types.NamespacedName)
 	timeout  time.Duration
-	// tasks ties each check to its canary's lifetime and recovers its panics.
+	// tasks ties each check to the manager's and its canary's lifetimes and recovers its panics.
 	tasks *canaryTasks
 
 	mu   sync.Mutex
@@ -59,8 +59,8 @@ type checkRun struct {
 	err     error
 }
 
-func newBackgroundChecks(hooks hookCaller, analyzer Analyzer, wake func(types.NamespacedName)) *backgroundChecks {
-	return &backgroundChecks{hooks: hooks, analyzer: analyzer, wake: wake, timeout: 5 * time.Minute, tasks: newCanaryTasks(nil), runs: map[checkKey]*checkRun{}}
+func newBackgroundChecks(hooks CanaryWebhookCaller, analyzer Analyzer, wake func(types.NamespacedName), tasks *canaryTasks) *backgroundChecks {
+	return &backgroundChecks{hooks: hooks, analyzer: analyzer, wake: wake, timeout: 5 * time.Minute, tasks: tasks, runs: map[checkKey]*checkRun{}}
 }
 
 // forTick returns the phase machine's view of the checks for a canary's current tick.
@@ -113,6 +113,11 @@ func (b *backgroundChecks) start(k checkKey, cd *flaggerv1.Canary, fn func(conte
 			run.results, err = fn(ctx, snapshot)
 			return err
 		})
+		if b.tasks.shuttingDown() {
+			// A check cut short by the manager's stop says nothing about the canary: it must
+			// not count as a failed check; the next leader runs it again.
+			run.results, run.err = nil, canary.ErrPending
+		}
 		close(run.done)
 		b.wake(k.canary)
 	}()

@@ -32,7 +32,7 @@ const (
 // primaries, Services, autoscalers and tracked ConfigMaps/Secrets.
 func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.wakeups = make(chan event.GenericEvent, wakeupBuffer)
-	r.checks = newBackgroundChecks(r.Hooks, r.Analyzer, r.wakeUp)
+	r.checks = newBackgroundChecks(r.Hooks, r.Analyzer, r.wakeUp, r.tasks)
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &flaggerv1.Canary{}, targetIndex, func(o client.Object) []string {
 		cd := o.(*flaggerv1.Canary)

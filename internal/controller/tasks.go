@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -9,41 +10,86 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
-// canaryTasks owns the background work of each canary: every task runs on a context that ends
-// when its canary is forgotten (deleted) or when the parent context (the controller's) ends.
-type canaryTasks struct {
-	parent context.Context
+// errShuttingDown refuses a task asked for once the manager is stopping.
+var errShuttingDown = errors.New("the controller is shutting down")
 
-	mu     sync.Mutex
-	owners map[types.NamespacedName]canaryLifetime
+// canaryTasks owns the background work of the canaries: metric checks, webhooks, post-rollout
+// hooks and provider checks. Every task runs on a context that ends when its canary is deleted
+// (end) or when the manager stops, with a timeout, and a panic in a task is an error instead of a
+// crash. canaryTasks is a manager.Runnable (NewCanaryReconciler adds it): the manager's stop
+// cancels every running task and waits for it to return, so no task outlives the manager.
+type canaryTasks struct {
+	// base is the manager's lifetime. The manager's context only exists inside Start, and
+	// reconciles may start tasks before Start runs (both start with the leadership), so base is
+	// a context of its own that Start cancels when the manager's context ends.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu       sync.Mutex
+	stopping bool
+	running  sync.WaitGroup
+	owners   map[types.NamespacedName]canaryLifetime
 }
+
+var (
+	_ manager.Runnable               = (*canaryTasks)(nil)
+	_ manager.LeaderElectionRunnable = (*canaryTasks)(nil)
+)
 
 type canaryLifetime struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 }
 
-// newCanaryTasks returns task ownership under parent; a nil parent falls back to Background so
-// that tests and callers without a manager context still work.
-func newCanaryTasks(parent context.Context) *canaryTasks {
-	if parent == nil {
-		parent = context.Background()
-	}
-	return &canaryTasks{parent: parent, owners: map[types.NamespacedName]canaryLifetime{}}
+func newCanaryTasks() *canaryTasks {
+	base, cancel := context.WithCancel(context.Background())
+	return &canaryTasks{base: base, cancelBase: cancel, owners: map[types.NamespacedName]canaryLifetime{}}
 }
 
-// lifetime returns the context of a canary's lifetime, creating it on first use.
-func (t *canaryTasks) lifetime(c types.NamespacedName) context.Context {
+// Start blocks until the manager stops, then cancels every task and waits for them to return
+// (the manager bounds that wait by its graceful shutdown timeout).
+func (t *canaryTasks) Start(ctx context.Context) error {
+	<-ctx.Done()
+	t.stop()
+	return nil
+}
+
+// NeedLeaderElection is true: background work belongs to the leader, as the reconciles that
+// start it do.
+func (t *canaryTasks) NeedLeaderElection() bool { return true }
+
+// stop refuses new tasks, cancels the running ones and waits for them.
+func (t *canaryTasks) stop() {
+	t.mu.Lock()
+	t.stopping = true
+	t.cancelBase()
+	t.mu.Unlock()
+	t.running.Wait()
+}
+
+// shuttingDown tells whether the manager is stopping: a task cut short then says nothing about
+// its canary.
+func (t *canaryTasks) shuttingDown() bool {
+	return t.base.Err() != nil
+}
+
+// enter registers a task of canary c and returns the canary's lifetime; it fails once stopping.
+func (t *canaryTasks) enter(c types.NamespacedName) (context.Context, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if l, ok := t.owners[c]; ok && l.ctx.Err() == nil {
-		return l.ctx
+	if t.stopping {
+		return nil, errShuttingDown
 	}
-	ctx, cancel := context.WithCancel(t.parent)
+	t.running.Add(1)
+	if l, ok := t.owners[c]; ok && l.ctx.Err() == nil {
+		return l.ctx, nil
+	}
+	ctx, cancel := context.WithCancel(t.base)
 	t.owners[c] = canaryLifetime{ctx: ctx, cancel: cancel}
-	return ctx
+	return ctx, nil
 }
 
 // end cancels every running task of a canary.
@@ -56,10 +102,15 @@ func (t *canaryTasks) end(c types.NamespacedName) {
 	}
 }
 
-// run calls fn on a context bounded by the canary's lifetime and timeout. A panic in fn is
-// returned as an error (its stack is logged) instead of killing the controller.
+// run calls fn on a context bounded by the manager's and the canary's lifetimes and by timeout.
+// A panic in fn is returned as an error (its stack is logged) instead of killing the controller.
 func (t *canaryTasks) run(c types.NamespacedName, name string, timeout time.Duration, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(t.lifetime(c), timeout)
+	lifetime, err := t.enter(c)
+	if err != nil {
+		return err
+	}
+	defer t.running.Done()
+	ctx, cancel := context.WithTimeout(lifetime, timeout)
 	defer cancel()
 	return guarded(ctx, c, name, fn)
 }
@@ -74,15 +125,4 @@ func guarded(ctx context.Context, c types.NamespacedName, name string, fn func(c
 		}
 	}()
 	return fn(ctx)
-}
-
-// fallbackTasks serves reconcilers built without background checks (some tests).
-var fallbackTasks = newCanaryTasks(nil)
-
-// tasks returns the owner of the reconciler's background work.
-func (r *CanaryReconciler) tasks() *canaryTasks {
-	if r.checks != nil && r.checks.tasks != nil {
-		return r.checks.tasks
-	}
-	return fallbackTasks
 }

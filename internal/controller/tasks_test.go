@@ -50,7 +50,7 @@ func waitAnswer(t *testing.T, check func() error) error {
 }
 
 func TestPanickingAnalyzerIsAFailedCheck(t *testing.T) {
-	b := newBackgroundChecks(nil, panickingAnalyzer{}, func(types.NamespacedName) {})
+	b := newBackgroundChecks(nil, panickingAnalyzer{}, func(types.NamespacedName) {}, newCanaryTasks())
 	cd := testCanary()
 	tick := time.Now()
 	err := waitAnswer(t, func() error { return b.forTick(cd, tick).Analyze(context.Background(), cd) })
@@ -61,7 +61,7 @@ func TestPanickingAnalyzerIsAFailedCheck(t *testing.T) {
 
 func TestForgetCancelsRunningChecks(t *testing.T) {
 	ended := make(chan error, 1)
-	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {})
+	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {}, newCanaryTasks())
 	cd := testCanary()
 	_ = b.forTick(cd, time.Now()).Analyze(context.Background(), cd)
 	b.forget(key(cd))
@@ -76,12 +76,94 @@ func TestForgetCancelsRunningChecks(t *testing.T) {
 }
 
 func TestTaskTimeoutBoundsWork(t *testing.T) {
-	tasks := newCanaryTasks(nil)
+	tasks := newCanaryTasks()
 	err := tasks.run(types.NamespacedName{Name: "a"}, "hook", 50*time.Millisecond, func(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
 	if err != context.DeadlineExceeded {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
+	}
+}
+
+// startTasks runs the tasks as the manager would, and returns the stop of the manager and a
+// channel closed once Start has returned.
+func startTasks(t *testing.T, tasks *canaryTasks) (stop context.CancelFunc, stopped <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := tasks.Start(ctx); err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return cancel, done
+}
+
+func TestManagerStopCancelsRunningTasksAndWaitsForThem(t *testing.T) {
+	tasks := newCanaryTasks()
+	stop, stopped := startTasks(t, tasks)
+	started, ended := make(chan struct{}), make(chan error, 1)
+	go func() {
+		ended <- tasks.run(types.NamespacedName{Name: "a"}, "hook", time.Hour, func(ctx context.Context) error {
+			close(started)
+			<-ctx.Done()
+			time.Sleep(20 * time.Millisecond) // cleanup that Start must wait for
+			return ctx.Err()
+		})
+	}()
+	<-started
+	stop()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start did not return after the manager stopped")
+	}
+	// Start returned only after the task did: its result is already there.
+	select {
+	case err := <-ended:
+		if err != context.Canceled {
+			t.Fatalf("task ended with %v, want Canceled", err)
+		}
+	default:
+		t.Fatal("Start returned while a task was still running")
+	}
+}
+
+func TestTasksAfterTheManagerStoppedAreRefused(t *testing.T) {
+	tasks := newCanaryTasks()
+	stop, stopped := startTasks(t, tasks)
+	stop()
+	<-stopped
+	called := false
+	err := tasks.run(types.NamespacedName{Name: "a"}, "hook", time.Minute, func(context.Context) error {
+		called = true
+		return nil
+	})
+	if called || !errors.Is(err, errShuttingDown) {
+		t.Fatalf("task after stop: called %v, err %v; want refused with errShuttingDown", called, err)
+	}
+}
+
+// A metric check cancelled by the manager's stop must not count as a failed check.
+func TestCheckCutShortByTheStopIsPending(t *testing.T) {
+	ended := make(chan error, 1)
+	tasks := newCanaryTasks()
+	stop, stopped := startTasks(t, tasks)
+	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {}, tasks)
+	cd := testCanary()
+	tick := time.Now()
+	if err := b.forTick(cd, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
+		t.Fatalf("blocking check answered %v, want pending", err)
+	}
+	stop()
+	<-stopped
+	if err := b.forTick(cd, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
+		t.Fatalf("check cut short by the stop answered %v, want pending", err)
 	}
 }

@@ -42,7 +42,7 @@ type Config struct {
 }
 
 // NewCanaryReconciler wires the canary controller with the manager's cached client and recorder,
-// and adds the alert dispatcher to the manager.
+// and adds the owner of its background tasks and the alert dispatcher to the manager.
 func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error) {
 	c := mgr.GetClient()
 	workloads := workload.NewFactory(c, cfg.Workload)
@@ -61,6 +61,11 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		Metrics: cfg.Metrics,
 		Options: cfg.Options,
 		Now:     time.Now,
+		tasks:   newCanaryTasks(),
+	}
+	// The manager's stop (shutdown, lost leadership) cancels the background tasks and waits for them.
+	if err := mgr.Add(r.tasks); err != nil {
+		return nil, err
 	}
 	if r.Metrics == nil {
 		r.Metrics = NopRecorder{}
