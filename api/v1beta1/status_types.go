@@ -53,6 +53,12 @@ type CanaryStatus struct {
 	// LastPromotedSpec is the revision of the target that runs on the primary.
 	// +optional
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
+	// PreRolloutPassedSpec is the revision (lastAppliedSpec) whose pre-rollout checks passed in
+	// the current analysis (Pennant). The pre-rollout webhooks are not called again for it, also
+	// when the first step repeats (a closed confirm-traffic-increase gate) or the controller
+	// restarts. Cleared when an analysis starts.
+	// +optional
+	PreRolloutPassedSpec string `json:"preRolloutPassedSpec,omitempty"`
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 	// LastStepTime is when the last analysis step ran (Pennant). The next step is due one

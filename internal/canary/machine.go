@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,11 +23,22 @@ func Next(ctx context.Context, in Input, checks Checks) Decision {
 	m.d.Status = *in.Canary.Status.DeepCopy()
 	m.decide()
 	if m.pending {
-		// A check is still running: decide nothing now, all of it again once its result is in.
-		return Decision{Status: *in.Canary.Status.DeepCopy(), RequeueAfter: pendingRetry}
+		return m.pendingDecision()
 	}
 	m.finish()
 	return m.d
+}
+
+// pendingDecision is the decision while a check is still running: nothing now, all of it again
+// once its result is in; except a pass of pre-rollout webhooks that ran before the check, which
+// is recorded with its events so that a restart meanwhile does not call them again.
+func (m *machine) pendingDecision() Decision {
+	d := Decision{Status: *m.in.Canary.Status.DeepCopy(), RequeueAfter: pendingRetry}
+	if m.preRolloutPass != nil {
+		d.Status.PreRolloutPassedSpec = m.d.Status.PreRolloutPassedSpec
+		d.Actions = m.preRolloutPass
+	}
+	return d
 }
 
 type machine struct {
@@ -42,6 +54,8 @@ type machine struct {
 	pending bool
 	// held is set when the analysis waits for data without counting a failure.
 	held bool
+	// preRolloutPass holds the actions up to a pass of pre-rollout webhooks called in this decision.
+	preRolloutPass []Action
 }
 
 func (m *machine) decide() {
@@ -197,6 +211,7 @@ func (m *machine) resetAnalysis() {
 	m.d.Status.LastAppliedSpec = m.obs.Revision
 	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
 	m.d.Status.LastStepTime = nil
+	m.d.Status.PreRolloutPassedSpec = ""
 	m.d.TickReset = true
 	m.restarted = true
 }
@@ -277,8 +292,7 @@ func (m *machine) checksPassed() bool {
 	a := m.cd.GetAnalysis()
 	st := m.d.Status
 	if st.CanaryWeight == 0 && st.Iterations == 0 && !(a.Mirror && m.obs.Routes.Mirrored) {
-		m.event("Starting canary analysis for %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
-		return m.hooksPassed(flaggerv1.PreRolloutHook, "Halt %s advancement pre-rollout check %s failed %v", "Pre-rollout check %s passed")
+		return m.preRolloutPassed()
 	}
 	if !m.hooksPassed(flaggerv1.RolloutHook, "Halt %s advancement external check %s failed %v", "") {
 		return false
@@ -534,12 +548,35 @@ func (m *machine) gate(hook flaggerv1.HookType, haltFormat, passFormat string) (
 	return open, muted
 }
 
+// preRolloutPassed is the first step's check: the pre-rollout webhooks, once per revision. Their
+// pass is recorded in status.preRolloutPassedSpec, so that a repeated first step (a closed
+// confirm-traffic-increase gate, a controller restart) passes without calling them again. A
+// failure counts as a failed check and the next step calls them again, as in Flagger.
+func (m *machine) preRolloutPassed() bool {
+	st := &m.d.Status
+	if st.PreRolloutPassedSpec != "" && st.PreRolloutPassedSpec == st.LastAppliedSpec {
+		return true
+	}
+	m.event("Starting canary analysis for %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
+	results := m.hooks(flaggerv1.PreRolloutHook)
+	if m.pending || !m.allPassed(results, "Halt %s advancement pre-rollout check %s failed %v", "Pre-rollout check %s passed") {
+		return false
+	}
+	st.PreRolloutPassedSpec = st.LastAppliedSpec
+	if len(results) > 0 {
+		m.preRolloutPass = slices.Clone(m.d.Actions)
+	}
+	return true
+}
+
 // hooksPassed runs check hooks whose failures count as failed checks.
 func (m *machine) hooksPassed(hook flaggerv1.HookType, failFormat, passFormat string) bool {
 	results := m.hooks(hook)
-	if m.pending {
-		return false
-	}
+	return !m.pending && m.allPassed(results, failFormat, passFormat)
+}
+
+// allPassed reports the outcomes of check hooks: the first failure, else each pass.
+func (m *machine) allPassed(results []HookResult, failFormat, passFormat string) bool {
 	for _, r := range results {
 		if r.Err != nil {
 			m.warn(failFormat, m.cd.Key(), r.Name, r.Err)
