@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 STARTED=$(date +%s)
 # hack/test.sh does the installing, the private ports and the cleanup; only the packages differ.
 rc=0
-GO_TEST_PKGS=./test/crash/ GO_TEST_FLAGS="-tags e2e -timeout 30m -v ${GO_TEST_FLAGS:-}" hack/test.sh || rc=$?
+GO_TEST_PKGS=./test/crash/ GO_TEST_FLAGS="-tags e2e -timeout 30m -parallel 4 -v ${GO_TEST_FLAGS:-}" hack/test.sh || rc=$?
 echo "[e2e] took $(( $(date +%s) - STARTED ))s (exit $rc)" >&2
 exit "$rc"

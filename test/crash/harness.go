@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -42,17 +43,6 @@ func buildPennant(t *testing.T) string {
 		t.Fatalf("go build pennant: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// installCRDs applies Pennant's own CRDs (config/crd/bases) with the control plane's kubectl.
-func installCRDs(t *testing.T) {
-	t.Helper()
-	kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
-	out, err := exec.Command(kubectl, "--kubeconfig="+os.Getenv("KUBECONFIG"), "apply", "--server-side",
-		"-f", "../../config/crd/bases").CombinedOutput()
-	if err != nil {
-		t.Fatalf("installing CRDs: %v\n%s", err, out)
-	}
 }
 
 // newController starts a proxy in front of the apiserver named by $KUBECONFIG and prepares pennant
@@ -114,6 +104,32 @@ func (c *controller) Kill() {
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.exited
 	c.cmd = nil
+}
+
+// CrashAfter arms the proxy to SIGKILL the running pennant right after its n-th mutating request
+// from now on, once the apiserver has applied it; the returned channel is closed when the process
+// is gone. Start runs a new process afterwards.
+func (c *controller) CrashAfter(n int) <-chan struct{} {
+	proc, exited := c.cmd.Process, c.exited
+	crashed := make(chan struct{})
+	c.Proxy.ArmCrash(n, func() {
+		_ = proc.Signal(syscall.SIGKILL)
+		<-exited
+		close(crashed)
+	})
+	return crashed
+}
+
+// Settle waits until pennant has made no mutating request for quiet (at most timeout).
+func (c *controller) Settle(quiet, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	last, since := c.Proxy.Mutations(), time.Now()
+	for time.Since(since) < quiet && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		if n := c.Proxy.Mutations(); n != last {
+			last, since = n, time.Now()
+		}
+	}
 }
 
 // Exited is closed when the running pennant process has ended.

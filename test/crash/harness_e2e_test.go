@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/pennant/pennant/internal/testenv"
 )
 
 // The real binary runs against the apiserver only through the proxy, and a SIGKILL ends it.
 func TestPennantRunsThroughTheProxyAndDiesOnKill(t *testing.T) {
-	installCRDs(t)
+	testenv.Start(t)
 	c := newController(t, buildPennant(t), "default")
 	c.Start()
 	deadline := time.Now().Add(60 * time.Second)
