@@ -24,6 +24,13 @@ const (
 
 	// Finalizer is set on canaries with revertOnDeletion.
 	Finalizer = "finalizer.flagger.app"
+	// ScaleBackFinalizer is Pennant's own finalizer, set on every canary whose target Pennant scales
+	// down (Deployment and DaemonSet targets), with or without revertOnDeletion. When such a canary
+	// is deleted, the target gets the primary's replicas back and the finalizer is removed only once
+	// the target has available replicas (or its progress deadline, counted from the deletion, has
+	// passed, or the target is gone), so the garbage collector never deletes the -primary while
+	// nothing else serves (Flagger #853).
+	ScaleBackFinalizer = "pennant.dev/scale-back-target"
 )
 
 // Canary is the Schema for the canaries API: a progressive delivery of a workload.
