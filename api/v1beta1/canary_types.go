@@ -63,8 +63,16 @@ type CanaryList struct {
 	Items           []Canary `json:"items"`
 }
 
+// An analysis that never adds weight (no positive stepWeight, no stepWeights, no positive iterations)
+// would run forever: admission refuses it when spec.provider splits traffic. The kubernetes provider
+// runs it as blue/green (10 iterations) and skipAnalysis never runs it; without spec.provider the
+// -mesh-provider flag, which the schema cannot see, decides. canaryAnalysis is checked only without
+// analysis, as it is only read then.
+
 // CanarySpec is the desired rollout of a target workload.
 // +kubebuilder:validation:XValidation:rule="has(self.analysis) || has(self.canaryAnalysis)",message="spec.analysis is required"
+// +kubebuilder:validation:XValidation:rule="(has(self.skipAnalysis) && self.skipAnalysis) || !has(self.provider) || self.provider == 'kubernetes' || !has(self.analysis) || (has(self.analysis.iterations) && self.analysis.iterations > 0) || (has(self.analysis.stepWeight) && self.analysis.stepWeight > 0) || (has(self.analysis.stepWeights) && size(self.analysis.stepWeights) > 0)",message="the analysis never advances: it needs a positive stepWeight, stepWeights or iterations (only the kubernetes provider runs without, as blue/green)",fieldPath=".analysis"
+// +kubebuilder:validation:XValidation:rule="(has(self.skipAnalysis) && self.skipAnalysis) || !has(self.provider) || self.provider == 'kubernetes' || has(self.analysis) || !has(self.canaryAnalysis) || (has(self.canaryAnalysis.iterations) && self.canaryAnalysis.iterations > 0) || (has(self.canaryAnalysis.stepWeight) && self.canaryAnalysis.stepWeight > 0) || (has(self.canaryAnalysis.stepWeights) && size(self.canaryAnalysis.stepWeights) > 0)",message="the analysis never advances: it needs a positive stepWeight, stepWeights or iterations (only the kubernetes provider runs without, as blue/green)",fieldPath=".canaryAnalysis"
 type CanarySpec struct {
 	// Provider is the service mesh or ingress that shifts traffic; it overrides the -mesh-provider flag.
 	// +kubebuilder:validation:Enum=apisix;appmesh;"appmesh:v1beta2";contour;"gatewayapi:v1";"gatewayapi:v1beta1";gloo;istio;knative;kubernetes;kuma;linkerd;nginx;osm;skipper;"smi:v1alpha1";"smi:v1alpha2";"smi:v1alpha3";traefik
@@ -273,8 +281,11 @@ type UnmanagedMetadata struct {
 // +kubebuilder:validation:XValidation:rule="has(self.interval) && has(self.threshold)",message="analysis requires interval and threshold"
 // +kubebuilder:validation:XValidation:rule="[has(self.iterations), has(self.stepWeight), has(self.stepWeights)].filter(x, x).size() == 1",message="analysis requires exactly one of iterations, stepWeight or stepWeights"
 type CanaryAnalysis struct {
-	// Interval between analysis ticks, e.g. 1m (minimum 10s).
+	// Interval between analysis ticks, e.g. 1m (minimum 10s): a Go duration that starts in minutes or
+	// seconds.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
 	// +optional
 	Interval string `json:"interval,omitempty"`
 	// Iterations selects blue/green, or A/B testing together with match.
@@ -322,10 +333,15 @@ type CanaryAnalysis struct {
 	// Match routes matching requests to the canary (A/B testing).
 	// +optional
 	Match []ABMatch `json:"match,omitempty"`
+	// Metrics are checked on every tick (at most 1000, which bounds the cost of the admission rules).
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
 	// +optional
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
+	// Webhooks are called at points of the rollout (at most 1000, which bounds the cost of the
+	// admission rules).
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
 	// +optional
@@ -390,7 +406,10 @@ type SessionAffinity struct {
 // CanaryMetric is a check run on every analysis tick.
 type CanaryMetric struct {
 	Name string `json:"name"`
+	// Interval is the query window (default 1m): a Go duration that starts in minutes or seconds.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
 	// +optional
 	Interval string `json:"interval,omitempty"`
 	// Threshold is deprecated: use thresholdRange.
@@ -478,7 +497,10 @@ type CanaryWebhook struct {
 	// +optional
 	MuteAlert bool   `json:"muteAlert,omitempty"`
 	URL       string `json:"url"`
+	// Timeout of one call (default 10s): a Go duration that starts in minutes or seconds.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
 	// +optional

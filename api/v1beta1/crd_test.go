@@ -185,6 +185,84 @@ func TestCanarySchemaRejects(t *testing.T) {
 			set(t, o, int64(3), "spec", "canaryAnalysis", "iterations")
 		},
 		want: []string{"spec.canaryAnalysis", "exactly one of iterations, stepWeight or stepWeights"},
+	}, {
+		name: "stepWeight 0 with a provider that splits traffic",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "istio", "spec", "provider")
+			set(t, o, int64(0), "spec", "analysis", "stepWeight")
+		},
+		want: []string{"spec.analysis", neverAdvances},
+	}, {
+		name: "iterations 0 with a provider that splits traffic",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "linkerd", "spec", "provider")
+			unstructured.RemoveNestedField(o, "spec", "analysis", "stepWeight")
+			set(t, o, int64(0), "spec", "analysis", "iterations")
+		},
+		want: []string{"spec.analysis", neverAdvances},
+	}, {
+		name: "empty stepWeights with a provider that splits traffic",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "gloo", "spec", "provider")
+			unstructured.RemoveNestedField(o, "spec", "analysis", "stepWeight")
+			set(t, o, []any{}, "spec", "analysis", "stepWeights")
+		},
+		want: []string{"spec.analysis", neverAdvances},
+	}, {
+		name: "stepWeight 0 under canaryAnalysis",
+		mutate: func(t *testing.T, o map[string]any) {
+			renameAnalysis(t, o)
+			set(t, o, "istio", "spec", "provider")
+			set(t, o, int64(0), "spec", "canaryAnalysis", "stepWeight")
+		},
+		want: []string{"spec.canaryAnalysis", neverAdvances},
+	}, {
+		name:   "interval without the unit of its last number",
+		mutate: func(t *testing.T, o map[string]any) { set(t, o, "1m30", "spec", "analysis", "interval") },
+		want:   []string{"spec.analysis.interval", notDuration},
+	}, {
+		name:   "interval with a trailing word",
+		mutate: func(t *testing.T, o map[string]any) { set(t, o, "1mins", "spec", "analysis", "interval") },
+		want:   []string{"spec.analysis.interval", notDuration},
+	}, {
+		name: "interval beyond a Go duration's range",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "9999999999999999999s", "spec", "analysis", "interval")
+		},
+		want: []string{"spec.analysis.interval", "conversion error", notDuration},
+	}, {
+		name: "interval longer than 64 characters",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "1m"+strings.Repeat("0s", 32), "spec", "analysis", "interval")
+		},
+		want: []string{"spec.analysis.interval", "Too long"},
+	}, {
+		name: "metric interval that is no duration",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, []any{map[string]any{"name": "request-success-rate", "interval": "30s5"}}, "spec", "analysis", "metrics")
+		},
+		want: []string{"spec.analysis.metrics[0].interval", notDuration},
+	}, {
+		name:   "webhook timeout that is no duration",
+		mutate: func(t *testing.T, o map[string]any) { setWebhookField(t, o, "analysis", "timeout", "5sec") },
+		want:   []string{"spec.analysis.webhooks[0].timeout", notDuration},
+	}, {
+		name: "a duration under canaryAnalysis",
+		mutate: func(t *testing.T, o map[string]any) {
+			renameAnalysis(t, o)
+			setWebhookField(t, o, "canaryAnalysis", "timeout", "1m 30s")
+		},
+		want: []string{"spec.canaryAnalysis.webhooks[0].timeout", notDuration},
+	}, {
+		name: "more than 1000 webhooks",
+		mutate: func(t *testing.T, o map[string]any) {
+			hooks := make([]any, 1001)
+			for i := range hooks {
+				hooks[i] = map[string]any{"name": fmt.Sprint("hook-", i), "url": "http://127.0.0.1/"}
+			}
+			set(t, o, hooks, "spec", "analysis", "webhooks")
+		},
+		want: []string{"spec.analysis.webhooks", "Too many"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,6 +280,112 @@ func TestCanarySchemaRejects(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// The messages of the admission rules on weights and durations.
+const (
+	neverAdvances = "the analysis never advances"
+	notDuration   = "must be a Go duration"
+)
+
+// setWebhookField sets a field of the first webhook of spec.<analysis>.
+func setWebhookField(t *testing.T, o map[string]any, analysis, field string, value any) {
+	t.Helper()
+	hooks, ok, err := unstructured.NestedSlice(o, "spec", analysis, "webhooks")
+	if !ok || err != nil || len(hooks) == 0 {
+		t.Fatalf("no spec.%s.webhooks: %v", analysis, err)
+	}
+	hooks[0].(map[string]any)[field] = value
+	set(t, o, hooks, "spec", analysis, "webhooks")
+}
+
+// TestCanarySchemaAccepts checks that the admission rules on weights and durations refuse only
+// what cannot work: what Flagger defaults, caps or runs otherwise is admitted.
+func TestCanarySchemaAccepts(t *testing.T) {
+	env := testenv.Start(t)
+	ns := env.NewNamespace(t)
+	base := parseObject(t, validCanary)
+	base.SetNamespace(ns)
+
+	cases := []struct {
+		name   string
+		mutate func(t *testing.T, o map[string]any)
+	}{{
+		name: "stepWeight 0 with the kubernetes provider, which runs blue/green",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, int64(0), "spec", "analysis", "stepWeight")
+		},
+	}, {
+		name: "stepWeight 0 without a provider: -mesh-provider decides",
+		mutate: func(t *testing.T, o map[string]any) {
+			unstructured.RemoveNestedField(o, "spec", "provider")
+			set(t, o, int64(0), "spec", "analysis", "stepWeight")
+		},
+	}, {
+		name: "stepWeight 0 with skipAnalysis",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "istio", "spec", "provider")
+			set(t, o, true, "spec", "skipAnalysis")
+			set(t, o, int64(0), "spec", "analysis", "stepWeight")
+		},
+	}, {
+		name: "iterations 0 with the kubernetes provider",
+		mutate: func(t *testing.T, o map[string]any) {
+			unstructured.RemoveNestedField(o, "spec", "analysis", "stepWeight")
+			set(t, o, int64(0), "spec", "analysis", "iterations")
+		},
+	}, {
+		name: "maxWeight below stepWeight: the first step overshoots, then promotes",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "istio", "spec", "provider")
+			set(t, o, int64(5), "spec", "analysis", "maxWeight")
+			set(t, o, int64(10), "spec", "analysis", "stepWeight")
+		},
+	}, {
+		name: "maxWeight 0 with stepWeight: the maximum defaults to 100",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "istio", "spec", "provider")
+			set(t, o, int64(0), "spec", "analysis", "maxWeight")
+		},
+	}, {
+		name: "stepWeight and maxWeight above 100: capped at 100",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "istio", "spec", "provider")
+			set(t, o, int64(150), "spec", "analysis", "maxWeight")
+			set(t, o, int64(120), "spec", "analysis", "stepWeight")
+		},
+	}, {
+		name: "a canaryAnalysis beside analysis is not read",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "istio", "spec", "provider")
+			a, _, _ := unstructured.NestedMap(o, "spec", "analysis")
+			a["stepWeight"] = int64(0)
+			set(t, o, a, "spec", "canaryAnalysis")
+		},
+	}, {
+		name: "compound, fractional and millisecond durations",
+		mutate: func(t *testing.T, o map[string]any) {
+			set(t, o, "1m30s", "spec", "analysis", "interval")
+			set(t, o, []any{map[string]any{"name": "request-duration", "interval": "1m0.5s"}}, "spec", "analysis", "metrics")
+			setWebhookField(t, o, "analysis", "timeout", "500ms")
+		},
+	}, {
+		name: "durations under canaryAnalysis",
+		mutate: func(t *testing.T, o map[string]any) {
+			renameAnalysis(t, o)
+			set(t, o, "2m0s", "spec", "canaryAnalysis", "interval")
+			setWebhookField(t, o, "canaryAnalysis", "timeout", "1m")
+		},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := base.DeepCopy()
+			tc.mutate(t, obj.Object)
+			if err := env.Client.Create(t.Context(), obj, client.DryRunAll, strict); err != nil {
+				t.Fatalf("refused: %v", err)
 			}
 		})
 	}
