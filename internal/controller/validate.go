@@ -3,8 +3,10 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/canary"
 )
 
 // validate rejects specs the schema cannot catch. With noCrossNamespaceRefs (Flagger's
@@ -34,11 +36,66 @@ func validate(cd *flaggerv1.Canary, noCrossNamespaceRefs bool) error {
 			return fmt.Errorf("analysis.stepWeights must be positive and increasing, got %v", a.StepWeights)
 		}
 	}
+	if err := neverAdvances(cd, a); err != nil {
+		return err
+	}
+	if err := durations(a); err != nil {
+		return err
+	}
 	if cd.Spec.AutoscalerRef != nil && cd.Spec.TargetRef.Kind == "Service" {
 		return errors.New("spec.autoscalerRef cannot be used with a Service target")
 	}
 	if noCrossNamespaceRefs {
 		return crossNamespaceRef(cd)
+	}
+	return nil
+}
+
+// neverAdvances refuses a weighted analysis that adds no weight: without a positive stepWeight,
+// stepWeights or positive iterations it stays at weight 0 forever (admission refuses it too). The
+// kubernetes provider runs it as blue/green and skipAnalysis never runs it. Without spec.provider the
+// -mesh-provider flag decides, which is not known here: such a canary is not refused.
+func neverAdvances(cd *flaggerv1.Canary, a *flaggerv1.CanaryAnalysis) error {
+	p := cd.Spec.Provider
+	if cd.Spec.SkipAnalysis || p == "" || p == canary.ProviderKubernetes {
+		return nil
+	}
+	if a.Iterations > 0 || a.StepWeight > 0 || len(a.StepWeights) > 0 {
+		return nil
+	}
+	return fmt.Errorf("the analysis never advances: it needs a positive stepWeight, stepWeights or iterations "+
+		"(only the kubernetes provider runs without, as blue/green; provider is %s)", p)
+}
+
+// durations refuses an analysis interval, metric interval or webhook timeout that is not a Go
+// duration, or is negative (admission refuses both too). Flagger would silently use the default instead, which hides
+// a typo such as 1m30 for the whole release.
+func durations(a *flaggerv1.CanaryAnalysis) error {
+	check := func(field, s string) error {
+		if s == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a Go duration such as 30s, 1m or 1m30s", field, s)
+		}
+		if d < 0 {
+			return fmt.Errorf("%s: %q must not be negative", field, s)
+		}
+		return nil
+	}
+	if err := check("analysis.interval", a.Interval); err != nil {
+		return err
+	}
+	for i, m := range a.Metrics {
+		if err := check(fmt.Sprintf("analysis.metrics[%d].interval", i), m.Interval); err != nil {
+			return err
+		}
+	}
+	for i, w := range a.Webhooks {
+		if err := check(fmt.Sprintf("analysis.webhooks[%d].timeout", i), w.Timeout); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -79,3 +79,91 @@ func TestValidateRefusesNegativeNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateRefusesAnAnalysisThatNeverAdvances(t *testing.T) {
+	cases := []struct {
+		name    string
+		mutate  func(cd *flaggerv1.Canary)
+		refused bool
+	}{
+		{"istio without weights or iterations", func(cd *flaggerv1.Canary) { cd.Spec.Provider = "istio" }, true},
+		{"linkerd with an empty stepWeights", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "linkerd"
+			cd.Spec.Analysis.StepWeights = []int{}
+		}, true},
+		{"under canaryAnalysis", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "gloo"
+			cd.Spec.CanaryAnalysis, cd.Spec.Analysis = cd.Spec.Analysis, nil
+		}, true},
+		{"maxWeight alone does not advance", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "istio"
+			cd.Spec.Analysis.MaxWeight = 50
+		}, true},
+		{"the kubernetes provider runs blue/green", func(cd *flaggerv1.Canary) { cd.Spec.Provider = "kubernetes" }, false},
+		{"no provider: -mesh-provider decides", func(cd *flaggerv1.Canary) { cd.Spec.Provider = "" }, false},
+		{"skipAnalysis", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "istio"
+			cd.Spec.SkipAnalysis = true
+		}, false},
+		{"a positive stepWeight", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "istio"
+			cd.Spec.Analysis.StepWeight = 1
+		}, false},
+		{"stepWeight above maxWeight", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "istio"
+			cd.Spec.Analysis.StepWeight, cd.Spec.Analysis.MaxWeight = 30, 10
+		}, false},
+		{"iterations", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "istio"
+			cd.Spec.Analysis.Iterations = 1
+		}, false},
+		{"stepWeights", func(cd *flaggerv1.Canary) {
+			cd.Spec.Provider = "istio"
+			cd.Spec.Analysis.StepWeights = []int{10}
+		}, false},
+	}
+	for _, tc := range cases {
+		cd := refCanary("")
+		tc.mutate(cd)
+		err := validate(cd, false)
+		switch {
+		case tc.refused && (err == nil || !strings.Contains(err.Error(), "never advances")):
+			t.Errorf("%s: got %v, want an error saying the analysis never advances", tc.name, err)
+		case !tc.refused && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		}
+	}
+}
+
+func TestValidateDurations(t *testing.T) {
+	good := []string{"", "0s", "10s", "1m", "1m30s", "500ms", "1m0.5s", "2h45m", "1.5h"}
+	bad := []string{"1m30", "1mins", "5sec", "1m 30s", "5", "1d", "m", "9999999999999999999s"}
+	fields := map[string]func(a *flaggerv1.CanaryAnalysis, s string){
+		"analysis.interval":            func(a *flaggerv1.CanaryAnalysis, s string) { a.Interval = s },
+		"analysis.metrics[0].interval": func(a *flaggerv1.CanaryAnalysis, s string) { a.Metrics[0].Interval = s },
+		"analysis.webhooks[1].timeout": func(a *flaggerv1.CanaryAnalysis, s string) {
+			a.Webhooks = []flaggerv1.CanaryWebhook{{Name: "ok", Timeout: "15s"}, {Name: "x", Timeout: s}}
+		},
+	}
+	for field, set := range fields {
+		for _, s := range good {
+			cd := refCanary("")
+			set(cd.Spec.Analysis, s)
+			if err := validate(cd, false); err != nil {
+				t.Errorf("%s %q refused: %v", field, s, err)
+			}
+		}
+		for _, s := range bad {
+			cd := refCanary("")
+			set(cd.Spec.Analysis, s)
+			if err := validate(cd, false); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "not a Go duration") {
+				t.Errorf("%s %q: got %v, want an error naming the field", field, s, err)
+			}
+		}
+		cd := refCanary("")
+		set(cd.Spec.Analysis, "-1m")
+		if err := validate(cd, false); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("%s -1m: got %v, want an error naming the field", field, err)
+		}
+	}
+}
