@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -316,24 +315,6 @@ func (r *CanaryReconciler) invalid(ctx context.Context, cd *flaggerv1.Canary, re
 
 func key(cd *flaggerv1.Canary) types.NamespacedName {
 	return types.NamespacedName{Namespace: cd.Namespace, Name: cd.Name}
-}
-
-// syncFinalizer adds the finalizer for revertOnDeletion and removes it when the option is dropped.
-func (r *CanaryReconciler) syncFinalizer(ctx context.Context, cd *flaggerv1.Canary) (bool, error) {
-	want := cd.Spec.RevertOnDeletion
-	if want == controllerutil.ContainsFinalizer(cd, flaggerv1.Finalizer) {
-		return false, nil
-	}
-	patch := client.MergeFrom(cd.DeepCopy())
-	if want {
-		controllerutil.AddFinalizer(cd, flaggerv1.Finalizer)
-	} else {
-		controllerutil.RemoveFinalizer(cd, flaggerv1.Finalizer)
-	}
-	if err := r.Client.Patch(ctx, cd, patch); err != nil {
-		return true, err
-	}
-	return false, nil
 }
 
 // countCanaries refreshes the per-namespace canary counts from the cache when canaries come and go.
