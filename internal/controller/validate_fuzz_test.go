@@ -207,6 +207,7 @@ func admittedDuration(t *testing.T, s string) bool {
 	t.Helper()
 	c := &crdDuration
 	c.once.Do(func() {
+		c.err = "the Canary CRD could not be read" // until it is: Fixture may end the test inside Do
 		var crd apiextensionsv1.CustomResourceDefinition
 		if err := yaml.Unmarshal(testenv.Fixture(t, "config/crd/bases/flagger.app_canaries.yaml"), &crd); err != nil {
 			c.err = err.Error()
@@ -219,12 +220,15 @@ func admittedDuration(t *testing.T, s string) bool {
 			for _, p := range []apiextensionsv1.JSONSchemaProps{an.Properties["interval"],
 				an.Properties["metrics"].Items.Schema.Properties["interval"],
 				an.Properties["webhooks"].Items.Schema.Properties["timeout"]} {
+				if p.MaxLength == nil || len(p.XValidations) != 1 {
+					c.err = "a duration field of the CRD lacks its length bound or rule"
+					return
+				}
 				if want == nil {
 					want = &p
 					continue
 				}
-				if p.Pattern != want.Pattern || *p.MaxLength != *want.MaxLength || len(p.XValidations) != 1 ||
-					p.XValidations[0].Rule != want.XValidations[0].Rule {
+				if p.Pattern != want.Pattern || *p.MaxLength != *want.MaxLength || p.XValidations[0].Rule != want.XValidations[0].Rule {
 					c.err = "the duration fields of the CRD do not share one pattern, length bound and rule"
 					return
 				}
@@ -239,6 +243,7 @@ func admittedDuration(t *testing.T, s string) bool {
 		c.pattern = regexp.MustCompile(want.Pattern)
 		c.rule = regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(rule, head), tail))
 		c.maxLength = *want.MaxLength
+		c.err = ""
 	})
 	if c.err != "" {
 		t.Fatal(c.err)
