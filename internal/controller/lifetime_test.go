@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -113,6 +114,9 @@ func hangingHook(t *testing.T) (url string, arrived, closed chan struct{}) {
 	arrived, closed = make(chan struct{}, 16), make(chan struct{}, 16)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The server notices a closed connection (and cancels r.Context()) only once the body
+		// has been read.
+		_, _ = io.Copy(io.Discard, r.Body)
 		arrived <- struct{}{}
 		select {
 		case <-r.Context().Done():
