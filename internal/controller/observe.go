@@ -70,7 +70,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 }
 
 func readiness(r workload.Readiness) canary.Readiness {
-	return canary.Readiness{Ready: r.Ready, Failed: r.Failed, Message: r.Message}
+	return canary.Readiness{Ready: r.Ready, Failed: r.Failed, ScaledDown: r.ScaledDown, Message: r.Message}
 }
 
 func loadTime(m *sync.Map, k types.NamespacedName) time.Time {

@@ -62,6 +62,7 @@ func deploymentReadiness(d *appsv1.Deployment, check readinessCheck) Readiness {
 	default:
 		return Readiness{Ready: true}
 	}
+	r.ScaledDown = desired == 0
 	if deploymentStuck(st, check) {
 		r.Failed = true
 		r.Message = fmt.Sprintf("Deployment %s.%s exceeded its progress deadline of %s: %s", name, ns, check.deadline, r.Message)
@@ -107,6 +108,7 @@ func daemonSetReadiness(ds *appsv1.DaemonSet, check readinessCheck) Readiness {
 	default:
 		return Readiness{Ready: true}
 	}
+	_, r.ScaledDown = ds.Spec.Template.Spec.NodeSelector[ScaleToZeroNodeSelector]
 	if check.deadline > 0 && !check.since.IsZero() && check.since.Add(check.deadline).Before(check.now) {
 		r.Failed = true
 		r.Message = fmt.Sprintf("DaemonSet %s.%s exceeded its progress deadline of %s: %s", name, ns, check.deadline, r.Message)

@@ -53,9 +53,9 @@ func TestDeploymentReadiness(t *testing.T) {
 			readinessCheck{threshold: 50}, Readiness{Message: prefix + "1 of 3 updated replicas are available"}},
 		// No route ever gives weight to a workload with no available replica (issue 8).
 		{"scaled to zero, terminating", deploymentWithStatus(int32p(0), 2, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1}),
-			readinessCheck{threshold: 100}, Readiness{Message: prefix + "1 old replicas are pending termination"}},
+			readinessCheck{threshold: 100}, Readiness{ScaledDown: true, Message: prefix + "1 old replicas are pending termination"}},
 		{"scaled to zero", deploymentWithStatus(int32p(0), 2, appsv1.DeploymentStatus{ObservedGeneration: 2}),
-			readinessCheck{threshold: 100}, Readiness{Message: prefix + "no available replicas (0 desired)"}},
+			readinessCheck{threshold: 100}, Readiness{ScaledDown: true, Message: prefix + "no available replicas (0 desired)"}},
 		{"unavailable within deadline", deploymentWithStatus(int32p(1), 2, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1,
 			Conditions: []appsv1.DeploymentCondition{unavailableSince(time.Minute)}}),
 			readinessCheck{threshold: 100, deadline: 10 * time.Minute, now: now}, Readiness{Message: prefix + "0 of 1 updated replicas are available"}},
@@ -71,6 +71,12 @@ func TestDeploymentReadiness(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parked gives a DaemonSet the controller's scale-to-zero node selector.
+func parked(ds *appsv1.DaemonSet) *appsv1.DaemonSet {
+	ds.Spec.Template.Spec.NodeSelector = map[string]string{ScaleToZeroNodeSelector: "true"}
+	return ds
 }
 
 func TestDaemonSetReadiness(t *testing.T) {
@@ -96,8 +102,10 @@ func TestDaemonSetReadiness(t *testing.T) {
 			readinessCheck{threshold: 100}, Readiness{Message: prefix + "1 of 3 updated pods are available"}},
 		{"threshold", ds(1, appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 4, UpdatedNumberScheduled: 4, NumberAvailable: 3}),
 			readinessCheck{threshold: 75}, Readiness{Ready: true}},
-		{"scaled to zero", ds(1, appsv1.DaemonSetStatus{ObservedGeneration: 1}),
+		{"no node to run on", ds(1, appsv1.DaemonSetStatus{ObservedGeneration: 1}),
 			readinessCheck{threshold: 100}, Readiness{Message: prefix + "no available pods (0 desired)"}},
+		{"scaled to zero", parked(ds(1, appsv1.DaemonSetStatus{ObservedGeneration: 1})),
+			readinessCheck{threshold: 100}, Readiness{ScaledDown: true, Message: prefix + "no available pods (0 desired)"}},
 		{"deadline passed", ds(1, appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 2, UpdatedNumberScheduled: 1}),
 			readinessCheck{threshold: 100, deadline: time.Minute, since: now.Add(-time.Hour), now: now},
 			Readiness{Failed: true, Message: "DaemonSet podinfo.test exceeded its progress deadline of 1m0s: " + prefix + "1 out of 2 new pods have been updated"}},

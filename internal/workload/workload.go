@@ -19,6 +19,10 @@ type Readiness struct {
 	// Message explains a not-ready state in Flagger's words, e.g.
 	// "Waiting for podinfo.test rollout to finish: 0 of 1 updated replicas are available".
 	Message string
+	// ScaledDown is true when the workload is parked at zero by the controller (a Deployment with
+	// 0 replicas, a DaemonSet with the scale-to-zero node selector): it will not become ready by
+	// waiting.
+	ScaledDown bool
 	// PromotedRevision is set by PrimaryReady: the target revision the primary was last created or
 	// promoted from, as recorded by Pennant on the primary object. It lets the controller tell whether
 	// the cache has seen its promotion yet. Empty when unknown (e.g. a primary created by Flagger).
