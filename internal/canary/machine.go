@@ -241,6 +241,12 @@ func (m *machine) progress() {
 			m.rollback()
 			return
 		}
+		if m.obs.Canary.ScaledDown {
+			// An analysis needs the canary's pods. Parked at zero means a rollback whose record a
+			// crash lost (its effects ran, its status write did not), or an autoscaler at its
+			// minimum of 0: scale it up again; the checks then decide as they would have.
+			m.act(Action{Kind: ScaleUp})
+		}
 		m.waitFor(m.obs.Canary)
 		return
 	}
@@ -715,10 +721,11 @@ func isAnalysisPhase(p flaggerv1.CanaryPhase) bool {
 	return false
 }
 
-// Abort decides what a problem that appears during an analysis (the target deleted, say) does to
-// the release: with the primary ready, all traffic goes back to it and the release fails with the
-// reason; otherwise (no analysis running, or nowhere safe to send the traffic) ok is false and the
-// caller only reports the problem. The target is not scaled: it may be gone or unreadable.
+// Abort decides what a problem that appears during an analysis (the target deleted, the spec made
+// invalid, a referenced object or the provider's CRD gone) does to the release: with the primary
+// ready, all traffic goes back to it, the target is scaled down (unless it is gone) and the release
+// fails with the reason; otherwise (no analysis running, or nowhere safe to send the traffic) ok is
+// false and the caller only reports the problem.
 func Abort(in Input, message string) (d Decision, ok bool) {
 	switch in.Canary.Status.Phase {
 	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
@@ -732,6 +739,9 @@ func Abort(in Input, message string) (d Decision, ok bool) {
 	m.d.Status = *in.Canary.Status.DeepCopy()
 	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
 	m.warn("Canary failed! %s: %s", m.cd.Key(), message)
+	if !in.Observed.TargetGone {
+		m.act(Action{Kind: ScaleDown})
+	}
 	m.alert(flaggerv1.SeverityError, "Canary failed: "+message)
 	m.setPhase(flaggerv1.CanaryPhaseFailed)
 	m.act(Action{Kind: PostRollout, Phase: flaggerv1.CanaryPhaseFailed})

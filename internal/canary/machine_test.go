@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -2549,6 +2550,7 @@ func TestAbortSendsTrafficBackToAReadyPrimary(t *testing.T) {
 	st := status(flaggerv1.CanaryPhaseProgressing, 50, 0, 0)
 	cd := newCanary(withStatus(st))
 	in := Input{Canary: cd, Observed: observed(st), Settings: istio(), Now: t0}
+	in.Observed.TargetGone = true
 	d, ok := Abort(in, "Deployment podinfo.test not found")
 	if !ok || d.Status.Phase != flaggerv1.CanaryPhaseFailed || d.Status.CanaryWeight != 0 || d.Outcome != OutcomeFailed {
 		t.Fatalf("abort at 50%%: ok %v, status %+v, outcome %q", ok, withoutConditions(d.Status), d.Outcome)
@@ -2558,8 +2560,15 @@ func TestAbortSendsTrafficBackToAReadyPrimary(t *testing.T) {
 	}
 	for _, a := range d.Actions {
 		if a.Kind == ScaleDown || a.Kind == ScaleUp || a.Kind == Promote {
-			t.Errorf("abort touches the workloads: %v", render(d.Actions))
+			t.Errorf("abort touches a target that is gone: %v", render(d.Actions))
 		}
+	}
+	// A target that is still there (the spec made invalid, a reference gone) is scaled down after
+	// the traffic left it.
+	in.Observed.TargetGone = false
+	d, _ = Abort(in, "invalid spec")
+	if got := render(d.Actions); len(got) < 3 || got[0] != "SetRoutes 100/0" || !slices.Contains(got, "ScaleDown") {
+		t.Errorf("actions %v, want SetRoutes 100/0 first, then ScaleDown", got)
 	}
 	in.Observed.Primary = Readiness{Message: primaryWaitMsg}
 	if _, ok := Abort(in, "gone"); ok {
@@ -2568,5 +2577,36 @@ func TestAbortSendsTrafficBackToAReadyPrimary(t *testing.T) {
 	idle := newCanary(withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded)))
 	if _, ok := Abort(Input{Canary: idle, Observed: observed(idle.Status), Settings: istio(), Now: t0}, "gone"); ok {
 		t.Error("abort outside an analysis")
+	}
+}
+
+// A canary parked at zero during an analysis (a rollback whose status write a crash lost, an
+// autoscaler at 0) is scaled up again, not waited for until the progress deadline; no traffic
+// moves and no check runs until it is ready.
+func TestScaledDownCanaryInAnalysisIsScaledUpAgain(t *testing.T) {
+	cd := newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 50, 0, 1)))
+	obs := observed(cd.Status)
+	obs.Routes = Routes{Primary: 100}
+	obs.Canary = Readiness{ScaledDown: true, Message: canaryWaitMsg}
+	f := &fakeChecks{}
+	d := next(t, cd, obs, istio(), t0, f)
+	got := render(d.Actions)
+	if len(got) == 0 || got[0] != "ScaleUp" {
+		t.Fatalf("actions %v, want ScaleUp first", got)
+	}
+	for _, a := range d.Actions {
+		if a.Kind == SetRoutes || a.Kind == ScaleDown {
+			t.Errorf("a scaled-down canary moved traffic or was rolled back: %v", got)
+		}
+	}
+	if d.Status.Phase != flaggerv1.CanaryPhaseProgressing || d.Status.FailedChecks != 1 || f.analyzed != 0 {
+		t.Errorf("status %+v, Analyze calls %d; want the analysis held as it was", withoutConditions(d.Status), f.analyzed)
+	}
+	// Not ready for another reason: only waited for.
+	obs.Canary = Readiness{Message: canaryWaitMsg}
+	for _, a := range next(t, cd, obs, istio(), t0, f).Actions {
+		if a.Kind == ScaleUp {
+			t.Errorf("a canary that is only starting was scaled up again")
+		}
 	}
 }

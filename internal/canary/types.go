@@ -15,8 +15,10 @@ type Readiness struct {
 	Ready bool
 	// Failed means the workload cannot become ready without a new revision (e.g. Kubernetes'
 	// ProgressDeadlineExceeded); the machine does not wait for the deadline then.
-	Failed  bool
-	Message string
+	Failed bool
+	// ScaledDown means the workload is parked at zero replicas: waiting will not make it ready.
+	ScaledDown bool
+	Message    string
 }
 
 // Routes are the weights the router currently applies.
@@ -50,6 +52,8 @@ type Observation struct {
 	// LastWait is when the last "Waiting for ... rollout to finish" event was recorded (memory
 	// only: after a restart the wait is announced once more).
 	LastWait time.Time
+	// TargetGone is true when the target no longer exists (Abort then leaves it alone).
+	TargetGone bool
 }
 
 // HookResult is the outcome of one webhook call.

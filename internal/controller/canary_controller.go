@@ -4,6 +4,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,32 +104,23 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 // advance observes, decides, acts and persists.
 func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (ctrl.Result, error) {
 	now := r.Now()
-	if err := validate(cd, r.Options.NoCrossNamespaceRefs); err != nil {
-		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
-	}
 	provider := r.provider(cd)
-	env, err := r.environment(cd, provider)
-	if err != nil {
-		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
+	env, envErr := r.environment(cd, provider)
+	if err := cmp.Or(validate(cd, r.Options.NoCrossNamespaceRefs), envErr); err != nil {
+		return r.problem(ctx, cd, env, &specError{err})
 	}
 	if _, _, _, err := env.workload.Selector(ctx, cd); err != nil {
-		if workload.IsTargetNotFound(err) {
-			msg := fmt.Sprintf("%s %s.%s not found", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)
-			if aborted, aerr := r.abort(ctx, cd, env, provider, msg); aborted || aerr != nil {
-				return ctrl.Result{}, aerr
-			}
-		}
-		return r.targetProblem(ctx, cd, err)
+		return r.problem(ctx, cd, env, err)
 	}
 	if err := r.ensure(ctx, cd, env); err != nil {
-		return r.targetProblem(ctx, cd, err)
+		return r.problem(ctx, cd, env, err)
 	}
 	if initializing(cd) && !cd.SkipAnalysis() {
 		r.checkProviders(cd)
 	}
 	obs, err := r.observe(ctx, cd, env)
 	if err != nil {
-		return r.targetProblem(ctx, cd, err)
+		return r.problem(ctx, cd, env, err)
 	}
 	decision := canary.Next(ctx, canary.Input{
 		Canary:   cd,
@@ -157,24 +150,45 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
-// abort fails a release whose target went away during its analysis, with all traffic back on
-// the primary when it is ready (canary.Abort decides). It reports whether it did.
-func (r *CanaryReconciler) abort(ctx context.Context, cd *flaggerv1.Canary, e env, provider, msg string) (bool, error) {
+// abort fails a release whose analysis cannot go on (its target deleted, its spec made invalid,
+// a referenced object or the provider's CRD gone), with all traffic back on the primary when it is
+// ready (canary.Abort decides). It reports whether it did; without a router or a ready primary to
+// send the traffic to, or when the routes cannot be set (err), the caller reports the problem.
+func (r *CanaryReconciler) abort(ctx context.Context, cd *flaggerv1.Canary, e env, cause error, msg string) (bool, error) {
+	if e.workload == nil || e.router == nil {
+		return false, nil
+	}
 	primary, err := e.workload.PrimaryReady(ctx, cd)
 	if err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
+	provider := r.provider(cd)
 	decision, ok := canary.Abort(canary.Input{
 		Canary:   cd,
-		Observed: canary.Observation{Primary: readiness(primary)},
+		Observed: canary.Observation{Primary: readiness(primary), TargetGone: workload.IsTargetNotFound(cause)},
 		Settings: canary.Settings{Provider: provider, MinInterval: r.Options.MinInterval},
 		Now:      r.Now(),
 	}, msg)
 	if !ok {
 		return false, nil
 	}
-	if err := r.execute(ctx, cd, e, decision.Actions); err != nil {
-		return true, err
+	for _, a := range decision.Actions {
+		err := r.do(ctx, cd, e, a)
+		switch {
+		case err == nil:
+		case a.Kind == canary.SetRoutes && meta.IsNoMatchError(err):
+			// The routing CRD is gone, and its objects with it: the apex Service, which selects
+			// the primary, is what routes now.
+		case a.Kind == canary.SetRoutes:
+			// The traffic must be back on the primary before the release is recorded as failed:
+			// the caller reports the problem and the retry tries again.
+			r.Announcer.Warn(cd, err.Error())
+			return false, err
+		default:
+			// The rest (scaling the target down) is not worth keeping the traffic split for: the
+			// failed phase is recorded and the target is looked after like any failed canary's.
+			r.Announcer.Warn(cd, err.Error())
+		}
 	}
 	if err := r.writeStatus(ctx, cd, decision.Status); err != nil {
 		return true, err
@@ -191,6 +205,8 @@ type env struct {
 	router   router.Interface
 }
 
+// environment builds what acts on a canary. When only the router refuses the canary's spec, the
+// env is returned with the error: it can still send the traffic back to the primary.
 func (r *CanaryReconciler) environment(cd *flaggerv1.Canary, provider string) (env, error) {
 	wl, err := r.Workloads.Controller(cd)
 	if err != nil {
@@ -204,17 +220,18 @@ func (r *CanaryReconciler) environment(cd *flaggerv1.Canary, provider string) (e
 	if err != nil {
 		return env{}, err
 	}
-	if v, ok := rt.(router.Validator); ok {
-		if err := v.Validate(cd); err != nil {
-			return env{}, err
-		}
-	}
 	services := r.KubeRouter
 	if cd.Spec.TargetRef.Kind == workload.KindService {
 		// A Service target is copied by its workload controller: no Services to generate.
 		services = router.NopKubernetes{}
 	}
-	return env{services: services, workload: wl, scaler: sc, router: rt}, nil
+	e := env{services: services, workload: wl, scaler: sc, router: rt}
+	if v, ok := rt.(router.Validator); ok {
+		if err := v.Validate(cd); err != nil {
+			return e, err
+		}
+	}
+	return e, nil
 }
 
 func (r *CanaryReconciler) provider(cd *flaggerv1.Canary) string {
@@ -256,32 +273,101 @@ func initializing(cd *flaggerv1.Canary) bool {
 	return cd.Status.Phase == "" || cd.Status.Phase == flaggerv1.CanaryPhaseInitializing
 }
 
-// targetProblem turns a permanent problem with the target (missing, no selector label) into a
-// Stalled condition and an event, and retries transient errors.
-func (r *CanaryReconciler) targetProblem(ctx context.Context, cd *flaggerv1.Canary, err error) (ctrl.Result, error) {
+// problem handles what keeps a canary from going on. During an analysis, a problem that cannot
+// go away by itself (the target deleted, the spec made invalid, the provider's CRDs gone) ends the
+// release at once with the traffic back on the primary; one that may (a referenced object not
+// created yet, an API error that is retried) does so once it has lasted the canary's progress
+// deadline. Either way the problem is on the canary's conditions and in an event.
+func (r *CanaryReconciler) problem(ctx context.Context, cd *flaggerv1.Canary, e env, err error) (ctrl.Result, error) {
+	t := classify(cd, r.provider(cd), err)
+	remaining := r.problemDeadline(cd, t)
+	var abortErr error
+	if remaining <= 0 {
+		aborted, aerr := r.abort(ctx, cd, e, err, t.msg)
+		if aborted {
+			return ctrl.Result{}, aerr
+		}
+		abortErr = aerr
+	}
+	if t.reason == reasonReconcileError {
+		return ctrl.Result{}, errors.Join(abortErr, r.retrying(ctx, cd, err))
+	}
+	recordErr := r.invalid(ctx, cd, t.reason, t.msg)
+	if t.retry || abortErr != nil {
+		return ctrl.Result{}, cmp.Or(errors.Join(abortErr, recordErr), err)
+	}
+	result := ctrl.Result{RequeueAfter: t.recheck}
+	if remaining > 0 && isAnalysis(cd) && (result.RequeueAfter == 0 || remaining < result.RequeueAfter) {
+		result.RequeueAfter = remaining
+	}
+	return result, recordErr
+}
+
+// trouble is what classify makes of an error that keeps a canary from going on.
+type trouble struct {
+	// reason and msg go on the canary's Ready and Stalled conditions.
+	reason, msg string
+	// settles is true when the problem may go away by itself: an analysis survives it for the
+	// canary's progress deadline.
+	settles bool
+	// retry returns the error for a retry with backoff; otherwise the canary is looked at again
+	// after recheck (0: when it or a watched object changes).
+	retry   bool
+	recheck time.Duration
+}
+
+const reasonReconcileError = "ReconcileError"
+
+// specError is a spec the controller refuses (validate, or the provider's router).
+type specError struct{ err error }
+
+func (e *specError) Error() string { return e.err.Error() }
+func (e *specError) Unwrap() error { return e.err }
+
+func classify(cd *flaggerv1.Canary, provider string, err error) trouble {
+	var spec *specError
 	switch {
+	case errors.As(err, &spec):
+		return trouble{reason: "InvalidSpec", msg: err.Error()}
 	case workload.IsTargetNotFound(err):
-		msg := fmt.Sprintf("%s %s.%s not found", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)
 		// A target may be created after its canary (GitOps applies in any order): the watch wakes us.
-		return ctrl.Result{}, r.invalid(ctx, cd, "TargetNotFound", msg)
+		return trouble{reason: "TargetNotFound", msg: fmt.Sprintf("%s %s.%s not found", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)}
 	case apierrors.IsNotFound(err):
 		// A referenced object is missing. Autoscalers, ConfigMaps and Secrets are watched; routing
 		// references (ingressRef, upstreamRef, routeRef) are not, so look again now and then: the
 		// check reads only the cache.
-		return ctrl.Result{RequeueAfter: referenceRecheck}, r.invalid(ctx, cd, "ReferenceNotFound", err.Error())
+		return trouble{reason: "ReferenceNotFound", msg: err.Error(), settles: true, recheck: referenceRecheck}
 	case workload.IsPermanent(err):
-		return ctrl.Result{}, r.invalid(ctx, cd, "InvalidTarget", err.Error())
+		return trouble{reason: "InvalidTarget", msg: err.Error()}
 	case router.IsInvalidSpec(err):
 		// Some of these depend on other objects (a Gloo upstreamRef, a route owned by someone else):
 		// look again now and then.
-		return ctrl.Result{RequeueAfter: referenceRecheck}, r.invalid(ctx, cd, "InvalidSpec", err.Error())
+		return trouble{reason: "InvalidSpec", msg: err.Error(), recheck: referenceRecheck}
 	case meta.IsNoMatchError(err):
-		// The provider's CRDs are not installed; retried with backoff, as they may be on their way.
-		_ = r.invalid(ctx, cd, "CRDNotInstalled", fmt.Sprintf("provider %s: %v", r.provider(cd), err))
-		return ctrl.Result{}, err
-	default:
-		return ctrl.Result{}, r.retrying(ctx, cd, err)
+		// Retried with backoff, as the CRDs may be on their way.
+		return trouble{reason: "CRDNotInstalled", msg: fmt.Sprintf("provider %s: %v", provider, err), retry: true}
 	}
+	return trouble{reason: reasonReconcileError, msg: err.Error(), settles: true, retry: true}
+}
+
+// problemDeadline is how long an analysis still waits for a problem to go away: 0 for one that
+// does not settle, else what is left of the progress deadline since the problem was first put on
+// the canary (the Ready condition's transition to False: the time survives restarts).
+func (r *CanaryReconciler) problemDeadline(cd *flaggerv1.Canary, t trouble) time.Duration {
+	if !t.settles {
+		return 0
+	}
+	deadline := time.Duration(cd.GetProgressDeadlineSeconds()) * time.Second
+	c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+	if c == nil || c.Status != metav1.ConditionFalse || !isAnalysis(cd) {
+		return deadline
+	}
+	return deadline - r.Now().Sub(c.LastTransitionTime.Time)
+}
+
+// isAnalysis is true while an analysis routes traffic to the canary or may start to.
+func isAnalysis(cd *flaggerv1.Canary) bool {
+	return cd.Status.Phase == flaggerv1.CanaryPhaseProgressing || cd.Status.Phase == flaggerv1.CanaryPhaseWaitingPromotion
 }
 
 // retrying puts an error that is retried with backoff on the canary (condition and a Warning
