@@ -60,6 +60,19 @@ func (f *fixture) look(name string) servingCheck {
 	return s
 }
 
+// parkTarget gives the target's pods a node selector no node has, and waits until the deployment
+// controller has seen it: a scale-up racing the template change would scale the old ReplicaSet.
+func (f *fixture) parkTarget(name string) {
+	f.t.Helper()
+	d := &appsv1.Deployment{}
+	f.update(name, d, func() { d.Spec.Template.Spec.NodeSelector = noSuchNode })
+	testenvEventually(f, func() (bool, string) {
+		f.get(name, d)
+		return d.Status.ObservedGeneration >= d.Generation,
+			fmt.Sprintf("deployment generation %d observed %d", d.Generation, d.Status.ObservedGeneration)
+	})
+}
+
 func (f *fixture) deleteCanary(name string) {
 	f.t.Helper()
 	if err := f.c.Delete(context.Background(), f.canary(name)); err != nil {
@@ -117,8 +130,7 @@ func TestDeletionWaitsForTheTargetToBecomeReady(t *testing.T) {
 	f.waitTargetReplicas("podinfo", 0)
 	cd := &flaggerv1.Canary{}
 	f.update("podinfo", cd, func() { cd.Spec.Suspend = true }) // the change below starts no release
-	d := &appsv1.Deployment{}
-	f.update("podinfo", d, func() { d.Spec.Template.Spec.NodeSelector = noSuchNode })
+	f.parkTarget("podinfo")
 
 	f.deleteCanary("podinfo")
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseTerminating, phaseTimeout)
@@ -134,6 +146,7 @@ func TestDeletionWaitsForTheTargetToBecomeReady(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	d := &appsv1.Deployment{}
 	f.update("podinfo", d, func() { d.Spec.Template.Spec.NodeSelector = nil })
 	if last := f.waitServedUntilGone("podinfo"); last.targetAvailable != 2 {
 		t.Errorf("target has %d available replicas, want 2", last.targetAvailable)
@@ -155,8 +168,7 @@ func TestDeletionReleasesANeverReadyTargetAfterTheProgressDeadline(t *testing.T)
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
 	f.waitTargetReplicas("podinfo", 0)
 	f.update("podinfo", cd, func() { cd.Spec.Suspend = true })
-	d := &appsv1.Deployment{}
-	f.update("podinfo", d, func() { d.Spec.Template.Spec.NodeSelector = noSuchNode })
+	f.parkTarget("podinfo")
 
 	deleted := time.Now()
 	f.deleteCanary("podinfo")
