@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,8 +206,8 @@ func TestRevertOnDeletionRestoresTarget(t *testing.T) {
 	f.create(podinfoDeployment("podinfo", 2), cd)
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
 	f.waitTargetReplicas("podinfo", 0)
-	if got := f.canary("podinfo").Finalizers; len(got) != 1 || got[0] != flaggerv1.Finalizer {
-		t.Fatalf("finalizers = %v, want [%s]", got, flaggerv1.Finalizer)
+	if got := f.canary("podinfo").Finalizers; !slices.Equal(got, []string{flaggerv1.Finalizer, flaggerv1.ScaleBackFinalizer}) {
+		t.Fatalf("finalizers = %v, want Flagger's %s and Pennant's %s", got, flaggerv1.Finalizer, flaggerv1.ScaleBackFinalizer)
 	}
 
 	if err := f.c.Delete(f.ctx, f.canary("podinfo")); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,11 +110,13 @@ func TestManagerStopCancelsRunningTasksAndWaitsForThem(t *testing.T) {
 	tasks := newCanaryTasks()
 	stop, stopped := startTasks(t, tasks)
 	started, ended := make(chan struct{}), make(chan error, 1)
+	var finished atomic.Bool // set by the task itself, before run can report it done
 	go func() {
 		ended <- tasks.run(types.NamespacedName{Name: "a"}, "hook", time.Hour, func(ctx context.Context) error {
 			close(started)
 			<-ctx.Done()
 			time.Sleep(20 * time.Millisecond) // cleanup that Start must wait for
+			finished.Store(true)
 			return ctx.Err()
 		})
 	}()
@@ -124,14 +127,11 @@ func TestManagerStopCancelsRunningTasksAndWaitsForThem(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Start did not return after the manager stopped")
 	}
-	// Start returned only after the task did: its result is already there.
-	select {
-	case err := <-ended:
-		if err != context.Canceled {
-			t.Fatalf("task ended with %v, want Canceled", err)
-		}
-	default:
+	if !finished.Load() {
 		t.Fatal("Start returned while a task was still running")
+	}
+	if err := <-ended; err != context.Canceled {
+		t.Fatalf("task ended with %v, want Canceled", err)
 	}
 }
 
