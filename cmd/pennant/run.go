@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
@@ -20,6 +21,7 @@ import (
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/controller"
+	"github.com/pennant/pennant/internal/kubecache"
 	"github.com/pennant/pennant/internal/notify"
 	"github.com/pennant/pennant/internal/router"
 	"github.com/pennant/pennant/internal/telemetry"
@@ -67,11 +69,23 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionID:        "flagger-leader-election",
 		LeaderElectionNamespace: o.leaderElectionNamespace,
 		// KEDA ScaledObjects are read as unstructured objects: serve them from the cache too.
-		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		// Secrets and ConfigMaps are not cached cluster-wide: NewCanaryReconciler reads them through
+		// kubecache, which caches them without data in the namespaces it reads only. A read through
+		// the manager's client goes to the API instead of filling a cache with every Secret.
+		Client: client.Options{Cache: &client.CacheOptions{
+			Unstructured: true,
+			DisableFor:   []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+		}},
 	}
 	// The controller never reads managedFields: keeping them out of the cache saves a large part of
-	// every cached object's memory.
-	mgrOpts.Cache = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	// every cached object's memory. Should a Secret or ConfigMap informer ever be started on the
+	// manager's cache, it holds them without data.
+	mgrOpts.Cache = cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Transform: kubecache.Transform}, &corev1.ConfigMap{}: {Transform: kubecache.Transform},
+		},
+	}
 	if o.namespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}

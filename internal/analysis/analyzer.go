@@ -40,7 +40,8 @@ type ProviderFactory func(spec flaggerv1.MetricTemplateProvider, defaultAddress 
 
 // Analyzer runs the metric checks of a canary. Its zero value is not usable: Reader is required.
 type Analyzer struct {
-	// Reader reads MetricTemplates and their provider Secrets (the manager's cache in production).
+	// Reader reads MetricTemplates and their provider Secrets, with their data (in production a
+	// kubecache.Reader: MetricTemplates from the manager's cache, Secrets as kubecache keeps them).
 	Reader client.Reader
 	// MetricsServer is the Prometheus of the builtin checks and inline queries (-metrics-server);
 	// a canary's spec.metricsServer overrides it.

@@ -1,13 +1,16 @@
 package controller
 
 import (
+	"context"
 	"time"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/pennant/pennant/internal/analysis"
+	"github.com/pennant/pennant/internal/kubecache"
 	"github.com/pennant/pennant/internal/notify"
 	"github.com/pennant/pennant/internal/router"
 	"github.com/pennant/pennant/internal/webhooks"
@@ -35,17 +38,33 @@ type Config struct {
 	// CloudWatch providers use the controller's own cloud identity, towards the vendor's API only.
 	EnableAmbientCredentials bool
 	// Notifier defaults to dropping alerts; Metrics to recording nothing; Analyzer to the metric
-	// analysis of internal/analysis reading through the manager's cache.
+	// analysis of internal/analysis reading through the manager's cache (Secrets: kubecache.Reader).
 	Notifier notify.Notifier
 	Metrics  Recorder
 	Analyzer Analyzer
 }
 
 // NewCanaryReconciler wires the canary controller with the manager's cached client and recorder,
-// and adds the owner of its background tasks and the alert dispatcher to the manager.
+// and adds the owner of its background tasks, the cache of ConfigMaps and Secrets and the alert
+// dispatcher to the manager.
+//
+// ConfigMaps and Secrets are never read through the manager's cache: kubecache.Configs caches them,
+// without their data, only in the namespaces where something reads them, and a kubecache.Reader
+// over it reads them in full for config copies, metric providers and alert providers.
 func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error) {
 	c := mgr.GetClient()
+	configs := kubecache.NewConfigs(mgr)
+	configs.Keep = func(ctx context.Context, namespace string) bool {
+		var canaries flaggerv1.CanaryList
+		err := c.List(ctx, &canaries, client.InNamespace(namespace))
+		return err != nil || len(canaries.Items) > 0
+	}
+	if err := mgr.Add(configs); err != nil {
+		return nil, err
+	}
+	configData := kubecache.NewReader(configs, mgr.GetAPIReader())
 	workloads := workload.NewFactory(c, cfg.Workload)
+	workloads.UseConfigCache(configs, configData)
 	r := &CanaryReconciler{
 		Client:      c,
 		Workloads:   workloads,
@@ -71,7 +90,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		r.Metrics = NopRecorder{}
 	}
 	if r.Analyzer == nil {
-		a := analysis.New(c, cfg.MetricsServer, cfg.Options.MeshProvider)
+		a := analysis.New(configData, cfg.MetricsServer, cfg.Options.MeshProvider)
 		a.NoCrossNamespaceRefs = cfg.Options.NoCrossNamespaceRefs
 		a.AllowAmbientCredentials = cfg.EnableAmbientCredentials
 		if o, ok := r.Metrics.(analysis.Observer); ok {
@@ -86,6 +105,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		}
 		d := notify.NewDispatcher(notify.Options{
 			Providers:    c,
+			Secrets:      configData,
 			Global:       global,
 			ClusterName:  cfg.ClusterName,
 			EventWebhook: cfg.EventWebhook,

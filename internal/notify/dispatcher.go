@@ -92,8 +92,8 @@ type HookCaller interface {
 type Options struct {
 	// Providers reads AlertProviders: the manager's cache in production.
 	Providers client.Reader
-	// Secrets reads the Secrets of AlertProviders; Providers when nil. Pass the manager's API reader
-	// when the cache should not hold Secrets.
+	// Secrets reads the Secrets of AlertProviders, with their data; Providers when nil. In
+	// production a kubecache.Reader: the manager's cache does not hold Secrets.
 	Secrets client.Reader
 	// Global serves canaries without alerts (NewGlobalSender); nil drops their alerts.
 	Global Sender

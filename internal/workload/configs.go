@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/kubecache"
 )
 
 type configKind string
@@ -40,7 +41,8 @@ type configRef struct {
 // key is how Flagger names a config in status.trackedConfigs.
 func (r configRef) key() string { return string(r.kind) + "/" + r.name }
 
-// trackedConfig is a ConfigMap or Secret (read from the cache: never mutate object) that the target uses.
+// trackedConfig is a ConfigMap or Secret that the target uses. object is read from the cache:
+// never mutate it, and expect it without its data (kubecache.Stripped).
 type trackedConfig struct {
 	ref      configRef
 	checksum string
@@ -150,13 +152,11 @@ func (f *Factory) trackedConfigs(ctx context.Context, namespace string, spec *co
 }
 
 // readConfig returns nil for an object that is not tracked: missing but optional, tracking disabled
-// by annotation, or a Secret type that is not tracked.
+// by annotation, or a Secret type that is not tracked. It reads the cache only: the checksum of a
+// cached object without its data is the one the cache keeps.
 func (f *Factory) readConfig(ctx context.Context, namespace string, ref configRef, optional bool) (*trackedConfig, error) {
-	var obj client.Object = &corev1.ConfigMap{}
-	if ref.kind == secretKind {
-		obj = &corev1.Secret{}
-	}
-	err := f.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.name}, obj)
+	obj := newConfigObject(ref.kind)
+	err := f.configs.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.name}, obj)
 	if apierrors.IsNotFound(err) && optional {
 		return nil, nil
 	}
@@ -170,29 +170,22 @@ func (f *Factory) readConfig(ctx context.Context, namespace string, ref configRe
 	if strings.HasPrefix(obj.GetAnnotations()[ConfigTrackingAnnotation], "disable") {
 		return nil, nil
 	}
-	switch o := obj.(type) {
-	case *corev1.ConfigMap:
-		return &trackedConfig{ref: ref, checksum: configMapChecksum(o), object: o}, nil
-	case *corev1.Secret:
-		if !trackedSecretTypes[o.Type] {
-			return nil, nil
-		}
-		return &trackedConfig{ref: ref, checksum: checksum(o.Data), object: o}, nil
+	if s, ok := obj.(*corev1.Secret); ok && !trackedSecretTypes[s.Type] {
+		return nil, nil
 	}
-	return nil, nil
+	return &trackedConfig{ref: ref, checksum: kubecache.Checksum(obj), object: obj}, nil
+}
+
+func newConfigObject(kind configKind) client.Object {
+	if kind == secretKind {
+		return &corev1.Secret{}
+	}
+	return &corev1.ConfigMap{}
 }
 
 // configMapChecksum is Flagger's checksum of data when there is no binaryData, so that checksums
 // recorded by Flagger stay valid; binaryData joins the hash only when present.
-func configMapChecksum(cm *corev1.ConfigMap) string {
-	if len(cm.BinaryData) == 0 {
-		return checksum(cm.Data)
-	}
-	return checksum(struct {
-		Data       map[string]string `json:"data"`
-		BinaryData map[string][]byte `json:"binaryData"`
-	}{cm.Data, cm.BinaryData})
-}
+func configMapChecksum(cm *corev1.ConfigMap) string { return kubecache.DataChecksum(cm) }
 
 func checksums(configs []trackedConfig) map[string]string {
 	out := make(map[string]string, len(configs))
@@ -223,18 +216,27 @@ func (f *Factory) copyConfigs(ctx context.Context, cd *flaggerv1.Canary, configs
 	return nil
 }
 
+// copyConfig creates or updates one copy. The copy is read from the cache (without its data); the
+// source is read in full (one API request per new resourceVersion of it) only when the copy is to
+// be created or may need an update.
 func (f *Factory) copyConfig(ctx context.Context, cd *flaggerv1.Canary, c trackedConfig, mode configCopyMode) error {
-	desired := f.desiredConfigCopy(cd, c.object)
-	existing := desired.DeepCopyObject().(client.Object)
-	err := f.client.Get(ctx, client.ObjectKeyFromObject(desired), existing)
-	if apierrors.IsNotFound(err) {
-		return f.create(ctx, desired)
+	existing := newConfigObject(c.ref.kind)
+	key := client.ObjectKey{Namespace: c.object.GetNamespace(), Name: primaryName(c.ref.name)}
+	err := f.configs.Get(ctx, key, existing)
+	missing := apierrors.IsNotFound(err)
+	if err != nil && !missing {
+		return fmt.Errorf("%s %s.%s: %w", c.ref.kind, key.Name, key.Namespace, err)
 	}
-	if err != nil {
-		return fmt.Errorf("%s %s.%s: %w", kindOf(desired), desired.GetName(), desired.GetNamespace(), err)
-	}
-	if mode == createMissingCopies {
+	if !missing && mode == createMissingCopies {
 		return nil
+	}
+	src := newConfigObject(c.ref.kind)
+	if err := f.configData.Get(ctx, client.ObjectKeyFromObject(c.object), src); err != nil {
+		return fmt.Errorf("%s %s.%s referenced by the target: %w", c.ref.kind, c.ref.name, key.Namespace, err)
+	}
+	desired := f.desiredConfigCopy(cd, src)
+	if missing {
+		return f.create(ctx, desired)
 	}
 	if mustRecreate(existing, desired) {
 		if err := f.client.Delete(ctx, existing); err != nil && !apierrors.IsNotFound(err) {
@@ -249,8 +251,8 @@ func (f *Factory) copyConfig(ctx context.Context, cd *flaggerv1.Canary, c tracke
 	return f.update(ctx, updated)
 }
 
-// desiredConfigCopy is the <name>-primary copy of a tracked ConfigMap or Secret. immutable is not
-// copied: the copy must be updatable on the next promotion.
+// desiredConfigCopy is the <name>-primary copy of a tracked ConfigMap or Secret, read in full.
+// immutable is not copied: the copy must be updatable on the next promotion.
 func (f *Factory) desiredConfigCopy(cd *flaggerv1.Canary, src client.Object) client.Object {
 	meta := metav1.ObjectMeta{
 		Name:            primaryName(src.GetName()),
@@ -259,6 +261,7 @@ func (f *Factory) desiredConfigCopy(cd *flaggerv1.Canary, src client.Object) cli
 		Annotations:     copiedMetadata(src.GetAnnotations(), f.opts.IncludeLabelPrefix),
 		OwnerReferences: []metav1.OwnerReference{cd.OwnerReference()},
 	}
+	delete(meta.Annotations, kubecache.ChecksumAnnotation) // never on a full object; never written
 	if s, ok := src.(*corev1.Secret); ok {
 		return &corev1.Secret{ObjectMeta: meta, Type: s.Type, Data: s.Data}
 	}
@@ -279,7 +282,8 @@ func mustRecreate(existing, desired client.Object) bool {
 }
 
 // withConfigContent returns existing with desired's data, labels and annotations and the Canary among
-// its owners, and whether anything changed.
+// its owners, and whether anything changed. existing may come without its data (kubecache.Stripped):
+// the data are compared by checksum.
 func withConfigContent(existing, desired client.Object, cd *flaggerv1.Canary) (client.Object, bool) {
 	out := existing.DeepCopyObject().(client.Object)
 	out.SetLabels(desired.GetLabels())
@@ -292,7 +296,7 @@ func withConfigContent(existing, desired client.Object, cd *flaggerv1.Canary) (c
 	case *corev1.Secret:
 		o.Data = desired.(*corev1.Secret).Data
 	}
-	return out, !equality.Semantic.DeepEqual(existing, out)
+	return out, !equality.Semantic.DeepEqual(kubecache.Strip(existing), kubecache.Strip(out))
 }
 
 // rewriteConfigRefs points every reference to a tracked config at its <name>-primary copy.
