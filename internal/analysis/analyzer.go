@@ -136,7 +136,7 @@ func (a *Analyzer) CheckProviderAvailability(ctx context.Context, cd *flaggerv1.
 				return err
 			}
 			if err := a.online(ctx, p); err != nil {
-				return fmt.Errorf("prometheus %s not available: %v", r.server, err)
+				return fmt.Errorf("prometheus %s not available: %v", metrics.RedactAddress(r.server), err)
 			}
 		}
 	}
@@ -218,7 +218,7 @@ func (r *run) prometheus() (metrics.Provider, error) {
 	p, err := r.a.factory()(flaggerv1.MetricTemplateProvider{Type: "prometheus", Address: r.server}, r.server, nil,
 		metrics.Options{Timeout: r.a.timeout()})
 	if err != nil {
-		return nil, fmt.Errorf("Error building Prometheus client for %s %v", r.server, err)
+		return nil, fmt.Errorf("Error building Prometheus client for %s %v", metrics.RedactAddress(r.server), err)
 	}
 	r.builtin = p
 	return p, nil

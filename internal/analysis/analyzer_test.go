@@ -577,6 +577,15 @@ func TestCheckProviderAvailability(t *testing.T) {
 		a, _ := newAnalyzer(t, b, latencyTemplate("istio-system"), promSecret("istio-system"))
 		wantError(t, a.CheckProviderAvailability(context.Background(), cd), "prometheus in metric template latency.istio-system not available: connection refused")
 	})
+	t.Run("builtin prometheus with credentials down", func(t *testing.T) {
+		b := newFakeBackend()
+		const server = "http://pennant:s3cret@prometheus:9090/?token=abc"
+		b.offline[server] = errors.New("connection refused")
+		a, _ := newAnalyzer(t, b, latencyTemplate("istio-system"), promSecret("istio-system"))
+		a.MetricsServer = server
+		err := a.CheckProviderAvailability(context.Background(), cd)
+		wantError(t, err, "prometheus http://prometheus:9090/ not available: connection refused")
+	})
 	t.Run("template missing", func(t *testing.T) {
 		a, _ := newAnalyzer(t, newFakeBackend())
 		wantErrorContaining(t, a.CheckProviderAvailability(context.Background(), cd), "Metric template latency.istio-system error: ")

@@ -135,9 +135,9 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
-// redactAddress is an address fit for an error, event or log: without user info, query string
+// RedactAddress is an address fit for an error, event or log: without user info, query string
 // or fragment, and "<unparsable address>" when it cannot be parsed (it may hold anything).
-func redactAddress(address string) string {
+func RedactAddress(address string) string {
 	u, err := url.Parse(strings.TrimSpace(address))
 	if err != nil {
 		return "<unparsable address>"
@@ -162,10 +162,10 @@ func baseURL(provider, address string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(address))
 	if err != nil {
 		// The parse error quotes the address, which may carry a password: say only that it failed.
-		return nil, fmt.Errorf("%s: address %q is not a valid URL", provider, redactAddress(address))
+		return nil, fmt.Errorf("%s: address %q is not a valid URL", provider, RedactAddress(address))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: address %q is not an absolute http(s) URL", provider, redactAddress(address))
+		return nil, fmt.Errorf("%s: address %q is not an absolute http(s) URL", provider, RedactAddress(address))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

@@ -20,7 +20,7 @@ func TestAddressErrorsAreRedacted(t *testing.T) {
 			t.Errorf("error for %q leaks the secret: %v", address, err)
 		}
 	}
-	if got := redactAddress("https://u:p@h:9090/x?key=k#f"); got != "https://h:9090/x" {
+	if got := RedactAddress("https://u:p@h:9090/x?key=k#f"); got != "https://h:9090/x" {
 		t.Errorf("redactAddress = %q", got)
 	}
 }
