@@ -339,17 +339,18 @@ type localAPI struct {
 	stopped bool
 }
 
-// localAPIServer skips t unless the tests run on hack/local-cluster.sh's control plane of
-// $LOCAL_CLUSTER_DIR (never another cluster's apiserver).
+// localAPIServer fails t unless the tests run on hack/local-cluster.sh's control plane of
+// $LOCAL_CLUSTER_DIR (never another cluster's apiserver): make e2e always provides one, and an
+// outage test that quietly skips would prove nothing.
 func localAPIServer(t *testing.T) *localAPI {
 	t.Helper()
 	dir := os.Getenv("LOCAL_CLUSTER_DIR")
 	if dir == "" || os.Getenv("API_PORT") == "" {
-		t.Skip("needs the private control plane of hack/e2e.sh (LOCAL_CLUSTER_DIR and API_PORT unset)")
+		t.Fatal("needs the private control plane of hack/e2e.sh (LOCAL_CLUSTER_DIR and API_PORT unset): run make e2e")
 	}
 	kc, err := filepath.Abs(os.Getenv("KUBECONFIG"))
 	if err != nil || kc != filepath.Join(dir, "kubeconfig") {
-		t.Skipf("KUBECONFIG %q is not the kubeconfig of $LOCAL_CLUSTER_DIR %s: not stopping that apiserver", os.Getenv("KUBECONFIG"), dir)
+		t.Fatalf("KUBECONFIG %q is not the kubeconfig of $LOCAL_CLUSTER_DIR %s: not stopping that apiserver", os.Getenv("KUBECONFIG"), dir)
 	}
 	env := testenv.Start(t)
 	env.RequireCluster(t)
