@@ -48,6 +48,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add(uint8(1), false, false, int16(10), int16(5), int8(0), int16(30), int16(1), int16(50), true, []byte{}, "500ms", "1m0.5s", "1m")
 	f.Add(uint8(0), false, false, int16(-1), int16(101), int8(-3), int16(-2), int16(-1), int16(101), false, []byte{0, 0}, "1m30", "30s5", "5sec")
 	f.Add(uint8(6), false, false, int16(20), int16(0), int8(0), int16(0), int16(1), int16(0), false, []byte{}, "9999999999999999999s", "1m.5s", "1µs")
+	f.Add(uint8(1), false, false, int16(40), int16(0), int8(0), int16(0), int16(1), int16(0), false, []byte{}, "11m", "", "") // interval above the progress deadline
 	f.Fuzz(func(t *testing.T, provider uint8, skip, alias bool, stepWeight, maxWeight int16, iterations int8,
 		promotion, threshold, mirrorWeight int16, mirror bool, steps []byte, interval, metricInterval, timeout string) {
 		a := &flaggerv1.CanaryAnalysis{
@@ -142,9 +143,10 @@ func (passingChecks) RunHooks(context.Context, *flaggerv1.Canary, flaggerv1.Hook
 func (passingChecks) Analyze(context.Context, *flaggerv1.Canary) error { return nil }
 
 // release drives the phase machine through a release of a new revision of a canary that last
-// succeeded, with ready workloads and passing checks, one analysis interval per pass, and tells
-// whether it reached Succeeded within a bound that any admitted spec meets (at most 100 weight
-// steps, 127 iterations and 100 promotion steps). Every route split must stay within 0..100.
+// succeeded, with ready workloads and passing checks, each pass when the previous one asked to be
+// called again, and tells whether it reached Succeeded within a bound that any admitted spec meets
+// (at most 100 weight steps, 127 iterations and 100 promotion steps, each a pass or two). Every
+// route split must stay within 0..100.
 func release(t *testing.T, cd *flaggerv1.Canary, provider string) (done bool, passes int) {
 	t.Helper()
 	settings := canary.Settings{Provider: provider, MinInterval: fuzzMinInterval}
@@ -156,8 +158,7 @@ func release(t *testing.T, cd *flaggerv1.Canary, provider string) (done bool, pa
 		Routes:   canary.Routes{Primary: 100},
 	}
 	now := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
-	step := cd.GetAnalysisInterval(fuzzMinInterval)
-	for passes = 1; passes <= 1000; passes++ {
+	for passes = 1; passes <= 2000; passes++ {
 		c := cd.DeepCopy()
 		c.Status = st
 		obs.LastTick = time.Time{}
@@ -184,7 +185,9 @@ func release(t *testing.T, cd *flaggerv1.Canary, provider string) (done bool, pa
 		case flaggerv1.CanaryPhaseFailed:
 			t.Fatalf("pass %d: the release failed with passing checks and ready workloads", passes)
 		}
-		now = now.Add(step)
+		// As the controller would call again: a requeue of 0 waits for a watch event, which the
+		// actions above (routes, promotion) cause at once.
+		now = now.Add(max(d.RequeueAfter, time.Millisecond))
 	}
 	return false, passes - 1
 }
