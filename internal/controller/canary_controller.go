@@ -106,7 +106,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	now := r.Now()
 	provider := r.provider(cd)
 	env, envErr := r.environment(cd, provider)
-	if err := cmp.Or(validate(cd, r.Options.NoCrossNamespaceRefs), envErr); err != nil {
+	if err := cmp.Or(validate(cd, provider, r.Options.NoCrossNamespaceRefs), envErr); err != nil {
 		return r.problem(ctx, cd, env, &specError{err})
 	}
 	if _, _, _, err := env.workload.Selector(ctx, cd); err != nil {

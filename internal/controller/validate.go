@@ -12,7 +12,7 @@ import (
 // validate rejects specs the schema cannot catch. With noCrossNamespaceRefs (Flagger's
 // -no-cross-namespace-refs) it also refuses every reference outside the canary's namespace, so that
 // nothing in another tenant's namespace is read or called.
-func validate(cd *flaggerv1.Canary, noCrossNamespaceRefs bool) error {
+func validate(cd *flaggerv1.Canary, provider string, noCrossNamespaceRefs bool) error {
 	a := cd.GetAnalysis()
 	if a == nil {
 		return errors.New("spec.analysis is required")
@@ -36,7 +36,7 @@ func validate(cd *flaggerv1.Canary, noCrossNamespaceRefs bool) error {
 			return fmt.Errorf("analysis.stepWeights must be positive and increasing, got %v", a.StepWeights)
 		}
 	}
-	if err := neverAdvances(cd, a); err != nil {
+	if err := neverAdvances(cd, a, provider); err != nil {
 		return err
 	}
 	if err := durations(a); err != nil {
@@ -52,11 +52,10 @@ func validate(cd *flaggerv1.Canary, noCrossNamespaceRefs bool) error {
 }
 
 // neverAdvances refuses a weighted analysis that adds no weight: without a positive stepWeight,
-// stepWeights or positive iterations it stays at weight 0 forever (admission refuses it too). The
-// kubernetes provider runs it as blue/green and skipAnalysis never runs it. Without spec.provider the
-// -mesh-provider flag decides, which is not known here: such a canary is not refused.
-func neverAdvances(cd *flaggerv1.Canary, a *flaggerv1.CanaryAnalysis) error {
-	p := cd.Spec.Provider
+// stepWeights or positive iterations it stays at weight 0 forever. The kubernetes provider runs it
+// as blue/green and skipAnalysis never runs it. p is the canary's provider: spec.provider or, without
+// it, the -mesh-provider flag (which admission cannot know: only this check refuses such a canary).
+func neverAdvances(cd *flaggerv1.Canary, a *flaggerv1.CanaryAnalysis, p string) error {
 	if cd.Spec.SkipAnalysis || p == "" || p == canary.ProviderKubernetes {
 		return nil
 	}

@@ -83,7 +83,7 @@ func FuzzValidate(f *testing.F) {
 			cd.Spec.Analysis = a
 		}
 
-		err := validate(cd, false)
+		err := validate(cd, cd.Spec.Provider, false)
 
 		for field, s := range map[string]string{"analysis.interval": interval,
 			"analysis.metrics[0].interval": metricInterval, "analysis.webhooks[0].timeout": timeout} {

@@ -25,11 +25,11 @@ func refCanary(refNamespace string) *flaggerv1.Canary {
 
 func TestValidateCrossNamespaceRefs(t *testing.T) {
 	for _, ns := range []string{"", "team-a"} {
-		if err := validate(refCanary(ns), true); err != nil {
+		if err := validate(refCanary(ns), "kubernetes", true); err != nil {
 			t.Errorf("references in namespace %q refused with -no-cross-namespace-refs: %v", ns, err)
 		}
 	}
-	if err := validate(refCanary("team-b"), false); err != nil {
+	if err := validate(refCanary("team-b"), "kubernetes", false); err != nil {
 		t.Errorf("cross-namespace references refused without the flag: %v", err)
 	}
 	cases := map[string]func(cd *flaggerv1.Canary){
@@ -40,7 +40,7 @@ func TestValidateCrossNamespaceRefs(t *testing.T) {
 	for field, foreign := range cases {
 		cd := refCanary("")
 		foreign(cd)
-		err := validate(cd, true)
+		err := validate(cd, cd.Spec.Provider, true)
 		if err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "team-b") {
 			t.Errorf("%s in another namespace: got %v, want an error naming the field and namespace", field, err)
 		}
@@ -51,13 +51,13 @@ func TestValidateStepWeights(t *testing.T) {
 	for _, sw := range [][]int{{0, 10}, {-5}, {10, 10}, {20, 10}} {
 		cd := refCanary("")
 		cd.Spec.Analysis.StepWeights = sw
-		if err := validate(cd, false); err == nil {
+		if err := validate(cd, cd.Spec.Provider, false); err == nil {
 			t.Errorf("stepWeights %v accepted", sw)
 		}
 	}
 	cd := refCanary("")
 	cd.Spec.Analysis.StepWeights = []int{1, 20, 100}
-	if err := validate(cd, false); err != nil {
+	if err := validate(cd, cd.Spec.Provider, false); err != nil {
 		t.Errorf("stepWeights [1 20 100] refused: %v", err)
 	}
 }
@@ -74,7 +74,7 @@ func TestValidateRefusesNegativeNumbers(t *testing.T) {
 	for field, bad := range cases {
 		cd := refCanary("")
 		bad(cd.Spec.Analysis)
-		if err := validate(cd, false); err == nil || !strings.Contains(err.Error(), field) {
+		if err := validate(cd, cd.Spec.Provider, false); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: got %v, want an error naming it", field, err)
 		}
 	}
@@ -125,7 +125,7 @@ func TestValidateRefusesAnAnalysisThatNeverAdvances(t *testing.T) {
 	for _, tc := range cases {
 		cd := refCanary("")
 		tc.mutate(cd)
-		err := validate(cd, false)
+		err := validate(cd, cd.Spec.Provider, false)
 		switch {
 		case tc.refused && (err == nil || !strings.Contains(err.Error(), "never advances")):
 			t.Errorf("%s: got %v, want an error saying the analysis never advances", tc.name, err)
@@ -149,21 +149,34 @@ func TestValidateDurations(t *testing.T) {
 		for _, s := range good {
 			cd := refCanary("")
 			set(cd.Spec.Analysis, s)
-			if err := validate(cd, false); err != nil {
+			if err := validate(cd, cd.Spec.Provider, false); err != nil {
 				t.Errorf("%s %q refused: %v", field, s, err)
 			}
 		}
 		for _, s := range bad {
 			cd := refCanary("")
 			set(cd.Spec.Analysis, s)
-			if err := validate(cd, false); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "not a Go duration") {
+			if err := validate(cd, cd.Spec.Provider, false); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "not a Go duration") {
 				t.Errorf("%s %q: got %v, want an error naming the field", field, s, err)
 			}
 		}
 		cd := refCanary("")
 		set(cd.Spec.Analysis, "-1m")
-		if err := validate(cd, false); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "negative") {
+		if err := validate(cd, cd.Spec.Provider, false); err == nil || !strings.Contains(err.Error(), field) || !strings.Contains(err.Error(), "negative") {
 			t.Errorf("%s -1m: got %v, want an error naming the field", field, err)
 		}
+	}
+}
+
+// Without spec.provider, the -mesh-provider flag decides whether an analysis without weights can
+// work: only the controller knows it, so only validate refuses such a canary.
+func TestValidateNeverAdvancingUsesTheDefaultProvider(t *testing.T) {
+	cd := refCanary("")
+	cd.Spec.Provider = ""
+	if err := validate(cd, "istio", false); err == nil || !strings.Contains(err.Error(), "never advances") {
+		t.Errorf("no provider, -mesh-provider=istio: got %v, want the analysis refused as never advancing", err)
+	}
+	if err := validate(cd, "kubernetes", false); err != nil {
+		t.Errorf("no provider, -mesh-provider=kubernetes: refused: %v", err)
 	}
 }
