@@ -45,7 +45,10 @@ pick_port() { # sets $1 to a port p with p and p+1 free (etcd's peer port is ETC
   local p i
   if [ -z "${!1:-}" ]; then
     for i in $(seq 100); do
-      p=$(( 20000 + RANDOM % 20000 ))
+      # Below Linux's ephemeral range (32768 and up by default): a port from it can be taken by any
+      # outgoing connection while the apiserver is down (make e2e stops and starts it), and the
+      # restarted apiserver could then not bind it again.
+      p=$(( 20000 + RANDOM % 12000 ))
       case $taken in *" $p "*|*" $((p + 1)) "*|*" $((p - 1)) "*) continue ;; esac
       if port_free "$p" && port_free $((p + 1)); then taken="$taken$p "; break; fi
       p=
