@@ -62,6 +62,18 @@ func TestTransformKeepsTheChecksumInsteadOfTheData(t *testing.T) {
 	}
 }
 
+func TestChecksumIsFlaggers(t *testing.T) {
+	// printf '{"a":"b"}' | sha256sum | cut -c1-16: the first 8 bytes of the sha256 of the JSON, in hex.
+	cm := &corev1.ConfigMap{ObjectMeta: meta("settings"), Data: map[string]string{"a": "b"}}
+	if got, want := DataChecksum(cm), "db4a7ecb114bc66c"; got != want {
+		t.Errorf("checksum = %q, want %q", got, want)
+	}
+	cm.Data["a"] = "c"
+	if DataChecksum(cm) == "db4a7ecb114bc66c" {
+		t.Error("different data, same checksum")
+	}
+}
+
 func TestConfigMapChecksumHasBinaryDataOnlyWhenPresent(t *testing.T) {
 	cm := &corev1.ConfigMap{ObjectMeta: meta("settings"), Data: map[string]string{"a": "1"}}
 	if got, want := Checksum(Strip(cm)), flaggerChecksum(t, cm.Data); got != want {

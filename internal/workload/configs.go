@@ -183,10 +183,6 @@ func newConfigObject(kind configKind) client.Object {
 	return &corev1.ConfigMap{}
 }
 
-// configMapChecksum is Flagger's checksum of data when there is no binaryData, so that checksums
-// recorded by Flagger stay valid; binaryData joins the hash only when present.
-func configMapChecksum(cm *corev1.ConfigMap) string { return kubecache.DataChecksum(cm) }
-
 func checksums(configs []trackedConfig) map[string]string {
 	out := make(map[string]string, len(configs))
 	for _, c := range configs {

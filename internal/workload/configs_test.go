@@ -115,18 +115,6 @@ func TestConfigRefsOptionalOnlyWhenEveryRefIs(t *testing.T) {
 	}
 }
 
-func TestBinaryDataJoinsTheChecksum(t *testing.T) {
-	cm := configMap("cm", map[string]string{"a": "1"}, nil)
-	plain := configMapChecksum(cm)
-	if plain != expectedChecksum(t, cm.Data) {
-		t.Error("without binaryData the checksum must be Flagger's")
-	}
-	cm.BinaryData = map[string][]byte{"b": {1}}
-	if configMapChecksum(cm) == plain {
-		t.Error("binaryData did not change the checksum")
-	}
-}
-
 func TestConfigCopyOwners(t *testing.T) {
 	f, c := newTestFactory(t, Options{EnableConfigTracking: true}, configMap("shared", map[string]string{"a": "1"}, nil))
 	ctx := context.Background()

@@ -62,10 +62,3 @@ func pruneEmpty(v any) (any, bool) {
 		return v, false
 	}
 }
-
-// checksum is Flagger's config checksum: the hex of the first 8 bytes of the sha256 of data's JSON.
-func checksum(data any) string {
-	raw, _ := json.Marshal(data) // maps of strings or bytes always marshal
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:8])
-}

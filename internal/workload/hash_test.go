@@ -70,13 +70,3 @@ func TestPruneEmptyKeepsFalseAndZero(t *testing.T) {
 		t.Errorf("pruned = %v, want only a=false and b=0", m)
 	}
 }
-
-func TestChecksumIsFlaggers(t *testing.T) {
-	// printf '{"a":"b"}' | sha256sum | cut -c1-16: the first 8 bytes of the sha256 of the JSON, in hex.
-	if got, want := checksum(map[string]string{"a": "b"}), "db4a7ecb114bc66c"; got != want {
-		t.Errorf("checksum = %q, want %q", got, want)
-	}
-	if checksum(map[string]string{"a": "b"}) == checksum(map[string]string{"a": "c"}) {
-		t.Error("different data, same checksum")
-	}
-}
