@@ -23,6 +23,7 @@ import (
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/analysis"
 	"github.com/pennant/pennant/internal/canary"
+	"github.com/pennant/pennant/internal/kubecache"
 	"github.com/pennant/pennant/internal/notify"
 	"github.com/pennant/pennant/internal/router"
 	"github.com/pennant/pennant/internal/workload"
@@ -73,6 +74,9 @@ type CanaryReconciler struct {
 	// tasks owns every background task; it lives as long as the manager (NewCanaryReconciler
 	// adds it as a Runnable).
 	tasks *canaryTasks
+	// configs caches ConfigMaps and Secrets in the namespaces that read them; its events wake the
+	// canaries that track them.
+	configs *kubecache.Configs
 }
 
 // Reconcile moves one canary forward.

@@ -60,8 +60,8 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Watches(&appsv1.Deployment{}, r.byIndex(targetIndex, "Deployment")).
 		Watches(&appsv1.DaemonSet{}, r.byIndex(targetIndex, "DaemonSet")).
 		Watches(&corev1.Service{}, r.byIndex(targetIndex, "Service")).
-		WatchesRawSource(r.Workloads.ConfigEvents(&corev1.ConfigMap{}, r.byIndex(configIndex, "configmap"))).
-		WatchesRawSource(r.Workloads.ConfigEvents(&corev1.Secret{}, r.byIndex(configIndex, "secret"))).
+		WatchesRawSource(r.configs.Source(&corev1.ConfigMap{}, r.byIndex(configIndex, "configmap"))).
+		WatchesRawSource(r.configs.Source(&corev1.Secret{}, r.byIndex(configIndex, "secret"))).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.byIndex(autoscalerIndex, "HorizontalPodAutoscaler")).
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Options.MaxConcurrentReconciles)}).

@@ -81,6 +81,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		Options: cfg.Options,
 		Now:     time.Now,
 		tasks:   newCanaryTasks(),
+		configs: configs,
 	}
 	// The manager's stop (shutdown, lost leadership) cancels the background tasks and waits for them.
 	if err := mgr.Add(r.tasks); err != nil {

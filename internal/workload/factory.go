@@ -8,14 +8,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
-	"github.com/pennant/pennant/internal/kubecache"
 )
 
 // DefaultSelectorLabels are the labels looked for in a target's selector, in order (-selector-labels).
@@ -56,7 +51,6 @@ type Factory struct {
 	// configs reads tracked ConfigMaps and Secrets and their copies, possibly without their data
 	// (kubecache.Stripped); configData reads them in full. Both are client by default.
 	configs, configData client.Reader
-	configCache         *kubecache.Configs
 }
 
 // NewFactory returns a Factory reading and writing through c.
@@ -67,21 +61,11 @@ func NewFactory(c client.Client, opts Options) *Factory {
 	return &Factory{client: c, opts: opts, now: time.Now, configs: c, configData: c}
 }
 
-// UseConfigCache makes config tracking read ConfigMaps and Secrets from configs, where they have no
-// data, and read them in full (to copy them) through data, e.g. a kubecache.Reader over configs.
-func (f *Factory) UseConfigCache(configs *kubecache.Configs, data client.Reader) {
-	f.configs, f.configData, f.configCache = configs, data, configs
-}
-
-// ConfigEvents is the event source of the ConfigMaps or Secrets (obj gives the kind) that config
-// tracking reads, for a controller to wake the canaries that track them. It needs UseConfigCache.
-func (f *Factory) ConfigEvents(obj client.Object, h handler.EventHandler) source.Source {
-	if f.configCache == nil {
-		return source.Func(func(context.Context, workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-			return fmt.Errorf("workload: events of %T need UseConfigCache", obj)
-		})
-	}
-	return f.configCache.Source(obj, h)
+// UseConfigCache makes config tracking read ConfigMaps and Secrets from configs, where they may have
+// no data (a kubecache.Configs), and read them in full (to copy them) through data, e.g. a
+// kubecache.Reader over configs.
+func (f *Factory) UseConfigCache(configs, data client.Reader) {
+	f.configs, f.configData = configs, data
 }
 
 // Controller returns the controller of the canary's target kind. An unknown kind is a permanent error.
