@@ -721,15 +721,19 @@ func isAnalysisPhase(p flaggerv1.CanaryPhase) bool {
 	return false
 }
 
+// Abortable is true in the phases whose analysis a problem ends (Abort): those in which the canary
+// takes traffic, or may at the next step, and nothing is promoted yet.
+func Abortable(p flaggerv1.CanaryPhase) bool {
+	return p == flaggerv1.CanaryPhaseProgressing || p == flaggerv1.CanaryPhaseWaitingPromotion
+}
+
 // Abort decides what a problem that appears during an analysis (the target deleted, the spec made
 // invalid, a referenced object or the provider's CRD gone) does to the release: with the primary
 // ready, all traffic goes back to it, the target is scaled down (unless it is gone) and the release
 // fails with the reason; otherwise (no analysis running, or nowhere safe to send the traffic) ok is
 // false and the caller only reports the problem.
 func Abort(in Input, message string) (d Decision, ok bool) {
-	switch in.Canary.Status.Phase {
-	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
-	default:
+	if !Abortable(in.Canary.Status.Phase) {
 		return Decision{}, false
 	}
 	if !in.Observed.Primary.Ready {

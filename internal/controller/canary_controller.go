@@ -301,7 +301,7 @@ func (r *CanaryReconciler) problem(ctx context.Context, cd *flaggerv1.Canary, e 
 		return ctrl.Result{}, cmp.Or(errors.Join(abortErr, recordErr), err)
 	}
 	result := ctrl.Result{RequeueAfter: t.recheck}
-	if remaining > 0 && isAnalysis(cd) && (result.RequeueAfter == 0 || remaining < result.RequeueAfter) {
+	if remaining > 0 && canary.Abortable(cd.Status.Phase) && (result.RequeueAfter == 0 || remaining < result.RequeueAfter) {
 		result.RequeueAfter = remaining
 	}
 	return result, recordErr
@@ -363,15 +363,10 @@ func (r *CanaryReconciler) problemDeadline(cd *flaggerv1.Canary, t trouble) time
 	}
 	deadline := time.Duration(cd.GetProgressDeadlineSeconds()) * time.Second
 	c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
-	if c == nil || c.Status != metav1.ConditionFalse || !isAnalysis(cd) {
+	if c == nil || c.Status != metav1.ConditionFalse || !canary.Abortable(cd.Status.Phase) {
 		return deadline
 	}
 	return deadline - r.Now().Sub(c.LastTransitionTime.Time)
-}
-
-// isAnalysis is true while an analysis routes traffic to the canary or may start to.
-func isAnalysis(cd *flaggerv1.Canary) bool {
-	return cd.Status.Phase == flaggerv1.CanaryPhaseProgressing || cd.Status.Phase == flaggerv1.CanaryPhaseWaitingPromotion
 }
 
 // retrying puts an error that is retried with backoff on the canary (condition and a Warning
@@ -380,7 +375,7 @@ func isAnalysis(cd *flaggerv1.Canary) bool {
 func (r *CanaryReconciler) retrying(ctx context.Context, cd *flaggerv1.Canary, err error) error {
 	st := *cd.Status.DeepCopy()
 	msg := err.Error()
-	canary.SetRetrying(&st, cd, "ReconcileError", msg, r.Now())
+	canary.SetRetrying(&st, cd, reasonReconcileError, msg, r.Now())
 	if equality.Semantic.DeepEqual(withoutTimes(st), withoutTimes(cd.Status)) {
 		return err
 	}
