@@ -30,18 +30,30 @@ const (
 
 // CanaryStatus is the observed state of a canary.
 type CanaryStatus struct {
+	// Phase is where the canary is in its release: Initializing, Initialized, Waiting, Progressing,
+	// WaitingPromotion, Promoting, Finalising, Succeeded, Failed or Terminating.
 	// +optional
 	Phase CanaryPhase `json:"phase,omitempty"`
+	// FailedChecks is the number of failed checks in the current analysis; reaching
+	// analysis.threshold rolls the release back.
 	// +optional
 	FailedChecks int `json:"failedChecks"`
+	// CanaryWeight is the share of traffic, in percent, routed to the canary.
 	// +optional
 	CanaryWeight int `json:"canaryWeight"`
+	// Iterations is the number of analysis iterations done in the current blue/green or A/B release.
 	// +optional
 	Iterations int `json:"iterations"`
+	// PreviousSessionAffinityCookie is the session affinity cookie (name=value) of the previous
+	// release, which the routing expires.
 	// +optional
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
+	// SessionAffinityCookie is the cookie (name=value) that pins sessions to the canary in the
+	// current release.
 	// +optional
 	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
+	// PrimarySessionAffinityCookie is the cookie (name=value) that pins sessions to the primary in
+	// the current release (with primaryCookieName).
 	// +optional
 	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
 	// TrackedConfigs maps configmap/<name> and secret/<name> to a checksum of their data.
@@ -59,6 +71,7 @@ type CanaryStatus struct {
 	// restarts. Cleared when an analysis starts.
 	// +optional
 	PreRolloutPassedSpec string `json:"preRolloutPassedSpec,omitempty"`
+	// LastTransitionTime is when the phase, weight, iterations or failed checks last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 	// LastStepTime is when the last analysis step ran (Pennant). The next step is due one
@@ -70,6 +83,8 @@ type CanaryStatus struct {
 	// ObservedGeneration is the generation of the spec last acted upon.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions are Flagger's Promoted (its reason is the phase) and the kstatus conditions Ready,
+	// Reconciling and Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
