@@ -349,8 +349,8 @@ type UnmanagedMetadata struct {
 // +kubebuilder:validation:XValidation:rule="has(self.interval) && has(self.threshold)",message="analysis requires interval and threshold"
 // +kubebuilder:validation:XValidation:rule="[has(self.iterations), has(self.stepWeight), has(self.stepWeights)].filter(x, x).size() == 1",message="analysis requires exactly one of iterations, stepWeight or stepWeights"
 type CanaryAnalysis struct {
-	// Interval between analysis steps: a Go duration that starts in minutes or seconds, e.g. 1m or
-	// 30s (default 1m; never below -min-analysis-interval, 10s).
+	// Interval between analysis steps (required): a Go duration that starts in minutes or seconds,
+	// e.g. 1m or 30s, never shorter than the -min-analysis-interval flag (default 10s).
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
@@ -361,7 +361,7 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Iterations int `json:"iterations,omitempty"`
-	// Threshold is the number of failed checks that rolls the release back (default 1).
+	// Threshold is the number of failed checks that rolls the release back (required; 0 counts as 1).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Threshold int `json:"threshold,omitempty"`
@@ -430,8 +430,8 @@ type CanaryAnalysis struct {
 }
 
 // ABMatch selects requests for the canary in an A/B test. It follows Istio's HTTPMatchRequest; the
-// nginx provider reads only headers (a "cookie" header's exact value, or one header's exact or regex
-// value), and providers refuse the fields they cannot match on.
+// App Mesh and nginx providers read only headers (nginx: a "cookie" header's exact value, or one
+// header's exact or regex value).
 type ABMatch struct {
 	// Headers to match, by header name (lower case).
 	// +optional

@@ -19,8 +19,9 @@ type StringMatch struct {
 	Regex string `json:"regex,omitempty"`
 }
 
-// HTTPMatchRequest is Istio's request match: every condition set must hold. Providers other than
-// istio refuse the conditions they cannot match on.
+// HTTPMatchRequest is Istio's request match: every condition set must hold. Other providers refuse
+// the conditions they cannot express, except that contour and gloo ignore the mesh-only ones (port,
+// sourceLabels, gateways, sourceNamespace).
 type HTTPMatchRequest struct {
 	// Name of the match, which Istio logs in its access logs.
 	// +optional
