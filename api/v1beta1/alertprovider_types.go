@@ -31,23 +31,27 @@ type AlertProviderList struct {
 // AlertProviderSpec says where and how alerts are posted.
 // +kubebuilder:validation:XValidation:rule="has(self.address) || has(self.secretRef)",message="an alert provider needs an address or a secretRef"
 type AlertProviderSpec struct {
-	// Type of the chat service: slack, msteams, discord, rocket (Rocket.Chat) or gchat (Google Chat).
+	// Type of the chat service: slack, msteams, discord, rocket (Rocket.Chat) or
+	// gchat (Google Chat).
 	// +kubebuilder:validation:Enum=slack;msteams;discord;rocket;gchat
 	Type string `json:"type"`
-	// Channel the alerts are posted to (default general; slack, discord and rocket).
+	// Channel the alerts are posted to (default general; slack, discord and
+	// rocket).
 	// +optional
 	Channel string `json:"channel,omitempty"`
-	// Username the alerts are posted as (default flagger; slack, discord and rocket).
+	// Username the alerts are posted as (default flagger; slack, discord and
+	// rocket).
 	// +optional
 	Username string `json:"username,omitempty"`
-	// Address is the incoming webhook URL the alerts are posted to; the secretRef's address wins.
+	// Address is the incoming webhook URL the alerts are posted to; the
+	// secretRef's address wins.
 	// +optional
 	Address string `json:"address,omitempty"`
 	// Proxy is the URL of an HTTP(S) proxy the alerts are posted through.
 	// +optional
 	Proxy string `json:"proxy,omitempty"`
-	// SecretRef names a Secret in the provider's namespace with the key address (the webhook URL)
-	// and, for slack, optionally token (a bot token).
+	// SecretRef names a Secret in the provider's namespace with the key address
+	// (the webhook URL) and, for slack, optionally token (a bot token).
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 }

@@ -33,7 +33,8 @@ const (
 	ScaleBackFinalizer = "pennant.dev/scale-back-target"
 )
 
-// Canary is the Schema for the canaries API: a progressive delivery of a workload.
+// Canary is the Schema for the canaries API: a progressive delivery of a
+// workload.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=all
@@ -76,83 +77,91 @@ type CanaryList struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.skipAnalysis) && self.skipAnalysis) || !has(self.provider) || self.provider == 'kubernetes' || !has(self.analysis) || (has(self.analysis.iterations) && self.analysis.iterations > 0) || (has(self.analysis.stepWeight) && self.analysis.stepWeight > 0) || (has(self.analysis.stepWeights) && size(self.analysis.stepWeights) > 0)",message="the analysis never advances: it needs a positive stepWeight, stepWeights or iterations (only the kubernetes provider runs without, as blue/green)",fieldPath=".analysis"
 // +kubebuilder:validation:XValidation:rule="(has(self.skipAnalysis) && self.skipAnalysis) || !has(self.provider) || self.provider == 'kubernetes' || has(self.analysis) || !has(self.canaryAnalysis) || (has(self.canaryAnalysis.iterations) && self.canaryAnalysis.iterations > 0) || (has(self.canaryAnalysis.stepWeight) && self.canaryAnalysis.stepWeight > 0) || (has(self.canaryAnalysis.stepWeights) && size(self.canaryAnalysis.stepWeights) > 0)",message="the analysis never advances: it needs a positive stepWeight, stepWeights or iterations (only the kubernetes provider runs without, as blue/green)",fieldPath=".canaryAnalysis"
 type CanarySpec struct {
-	// Provider is the service mesh or ingress controller that shifts the traffic; it overrides the
-	// -mesh-provider flag (default istio). kubernetes only switches the apex Service (blue/green).
+	// Provider is the service mesh or ingress controller that shifts the traffic;
+	// it overrides the -mesh-provider flag (default istio). kubernetes only
+	// switches the apex Service (blue/green).
 	// +kubebuilder:validation:Enum=apisix;appmesh;"appmesh:v1beta2";contour;"gatewayapi:v1";"gatewayapi:v1beta1";gloo;istio;knative;kubernetes;kuma;linkerd;nginx;osm;skipper;"smi:v1alpha1";"smi:v1alpha2";"smi:v1alpha3";traefik
 	// +optional
 	Provider string `json:"provider,omitempty"`
 
-	// MetricsServer is the Prometheus URL of the builtin checks and inline queries, and of prometheus
-	// MetricTemplates without an address (except another namespace's with credentials); it overrides
-	// the -metrics-server flag.
+	// MetricsServer is the Prometheus URL of the builtin checks and inline
+	// queries, and of prometheus MetricTemplates without an address (except
+	// another namespace's with credentials); it overrides the -metrics-server
+	// flag.
 	// +optional
 	MetricsServer string `json:"metricsServer,omitempty"`
 
-	// TargetRef is the workload to release, in the canary's namespace: a Deployment or DaemonSet, a
-	// Service (copied to <name>-primary and <name>-canary) or a Knative Service.
+	// TargetRef is the workload to release, in the canary's namespace: a
+	// Deployment or DaemonSet, a Service (copied to <name>-primary and
+	// <name>-canary) or a Knative Service.
 	TargetRef LocalObjectReference `json:"targetRef"`
 
-	// AutoscalerRef is the target's HorizontalPodAutoscaler or KEDA ScaledObject: Pennant clones it as
-	// <name>-primary, scaling the primary.
+	// AutoscalerRef is the target's HorizontalPodAutoscaler or KEDA ScaledObject:
+	// Pennant clones it as <name>-primary, scaling the primary.
 	// +optional
 	AutoscalerRef *AutoscalerReference `json:"autoscalerRef,omitempty"`
 
-	// IngressRef is the Ingress that the nginx and skipper providers copy to <name>-canary (required
-	// for them).
+	// IngressRef is the Ingress that the nginx and skipper providers copy to
+	// <name>-canary (required for them).
 	// +optional
 	IngressRef *IngressReference `json:"ingressRef,omitempty"`
 
-	// RouteRef is the ApisixRoute that the apisix provider copies to <route>-<service>-canary
-	// (required for it).
+	// RouteRef is the ApisixRoute that the apisix provider copies to
+	// <route>-<service>-canary (required for it).
 	// +optional
 	RouteRef *RouteReference `json:"routeRef,omitempty"`
 
-	// UpstreamRef is a Gloo Upstream whose settings are copied into the generated primary and canary
-	// upstreams (gloo provider).
+	// UpstreamRef is a Gloo Upstream whose settings are copied into the generated
+	// primary and canary upstreams (gloo provider).
 	// +optional
 	UpstreamRef *CrossNamespaceObjectReference `json:"upstreamRef,omitempty"`
 
-	// Service describes the apex, primary and canary Services that Pennant generates and the routing
-	// options of the provider's objects.
+	// Service describes the apex, primary and canary Services that Pennant
+	// generates and the routing options of the provider's objects.
 	// +optional
 	Service CanaryService `json:"service"`
 
-	// Analysis is the release strategy (weights, iterations or A/B matches), its interval and the
-	// checks, webhooks and alerts of each step.
+	// Analysis is the release strategy (weights, iterations or A/B matches), its
+	// interval and the checks, webhooks and alerts of each step.
 	// +optional
 	Analysis *CanaryAnalysis `json:"analysis,omitempty"`
 
-	// CanaryAnalysis is the deprecated name of analysis, read only when analysis is not set.
+	// CanaryAnalysis is the deprecated name of analysis, read only when analysis
+	// is not set.
 	// +optional
 	CanaryAnalysis *CanaryAnalysis `json:"canaryAnalysis,omitempty"`
 
-	// ProgressDeadlineSeconds is how long, in seconds, the primary or canary may take to become ready
-	// before the release fails or the canary is marked Stalled (default 600).
+	// ProgressDeadlineSeconds is how long, in seconds, the primary or canary may
+	// take to become ready before the release fails or the canary is marked
+	// Stalled (default 600).
 	// +optional
 	ProgressDeadlineSeconds *int32 `json:"progressDeadlineSeconds,omitempty"`
 
-	// SkipAnalysis promotes every new revision at once, without checks or traffic shifting.
+	// SkipAnalysis promotes every new revision at once, without checks or traffic
+	// shifting.
 	// +optional
 	SkipAnalysis bool `json:"skipAnalysis,omitempty"`
 
-	// RevertOnDeletion restores the target's replicas and the original routing (apex Service, Istio
-	// VirtualService) when the Canary is deleted, holding the deletion with finalizer.flagger.app.
+	// RevertOnDeletion restores the target's replicas and the original routing
+	// (apex Service, Istio VirtualService) when the Canary is deleted, holding the
+	// deletion with finalizer.flagger.app.
 	// +optional
 	RevertOnDeletion bool `json:"revertOnDeletion,omitempty"`
 
-	// Suspend pauses the canary: Pennant changes nothing (no analysis step, no new release) until it
-	// is set back to false.
+	// Suspend pauses the canary: Pennant changes nothing (no analysis step, no new
+	// release) until it is set back to false.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 }
 
-// LocalObjectReference points at the target workload in the canary's namespace.
+// LocalObjectReference points at the target workload in the canary's
+// namespace.
 type LocalObjectReference struct {
-	// APIVersion of the target: apps/v1 for a Deployment or DaemonSet, v1 for a Service,
-	// serving.knative.dev/v1 for a Knative Service.
+	// APIVersion of the target: apps/v1 for a Deployment or DaemonSet, v1 for a
+	// Service, serving.knative.dev/v1 for a Knative Service.
 	APIVersion string `json:"apiVersion"`
-	// Kind of the target: Deployment, DaemonSet or Service (a Knative Service when apiVersion is
-	// serving.knative.dev/*).
+	// Kind of the target: Deployment, DaemonSet or Service (a Knative Service when
+	// apiVersion is serving.knative.dev/*).
 	// +kubebuilder:validation:Enum=DaemonSet;Deployment;Service
 	Kind string `json:"kind"`
 	// Name of the target.
@@ -168,12 +177,13 @@ type AutoscalerReference struct {
 	Kind string `json:"kind"`
 	// Name of the autoscaler, in the canary's namespace.
 	Name string `json:"name"`
-	// PrimaryScalerQueries maps ScaledObject trigger names to the query of that trigger in the primary
-	// ScaledObject; the other triggers' queries get the target's name replaced by <target>-primary.
+	// PrimaryScalerQueries maps ScaledObject trigger names to the query of that
+	// trigger in the primary ScaledObject; the other triggers' queries get the
+	// target's name replaced by <target>-primary.
 	// +optional
 	PrimaryScalerQueries map[string]string `json:"primaryScalerQueries,omitempty"`
-	// PrimaryScalerReplicas overrides the primary autoscaler's replica bounds (default: the target
-	// autoscaler's).
+	// PrimaryScalerReplicas overrides the primary autoscaler's replica bounds
+	// (default: the target autoscaler's).
 	// +optional
 	PrimaryScalerReplicas *ScalerReplicas `json:"primaryScalerReplicas,omitempty"`
 }
@@ -212,7 +222,8 @@ type RouteReference struct {
 	Name string `json:"name"`
 }
 
-// CrossNamespaceObjectReference points at a Gloo Upstream, possibly in another namespace.
+// CrossNamespaceObjectReference points at a Gloo Upstream, possibly in another
+// namespace.
 type CrossNamespaceObjectReference struct {
 	// APIVersion of the Upstream, gloo.solo.io/v1.
 	APIVersion string `json:"apiVersion"`
@@ -221,96 +232,109 @@ type CrossNamespaceObjectReference struct {
 	Kind string `json:"kind"`
 	// Name of the Upstream.
 	Name string `json:"name"`
-	// Namespace of the Upstream (default: the canary's); another namespace is refused under
-	// -no-cross-namespace-refs.
+	// Namespace of the Upstream (default: the canary's); another namespace is
+	// refused under -no-cross-namespace-refs.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }
 
-// CanaryService describes the apex, primary and canary Services and the routing options.
+// CanaryService describes the apex, primary and canary Services and the
+// routing options.
 type CanaryService struct {
-	// Name of the apex Service (default: the target's name); the others are <name>-primary and
-	// <name>-canary, and the routing objects are named after it.
+	// Name of the apex Service (default: the target's name); the others are
+	// <name>-primary and <name>-canary, and the routing objects are named after
+	// it.
 	// +optional
 	Name string `json:"name,omitempty"`
-	// Port of the generated Services, and the port the routing objects send traffic to.
+	// Port of the generated Services, and the port the routing objects send
+	// traffic to.
 	Port int32 `json:"port"`
 	// PortName is the name of the Services' port (default http).
 	// +optional
 	PortName string `json:"portName,omitempty"`
-	// TargetPort is the container port, by number or name, that the Services forward to (default:
-	// port).
+	// TargetPort is the container port, by number or name, that the Services
+	// forward to (default: port).
 	// +optional
 	TargetPort intstr.IntOrString `json:"targetPort,omitempty"`
-	// AppProtocol of the Services' port; tcp makes the Istio VirtualService a TCP route and grpc makes
-	// the Gateway API provider generate a GRPCRoute.
+	// AppProtocol of the Services' port; tcp makes the Istio VirtualService a TCP
+	// route and grpc makes the Gateway API provider generate a GRPCRoute.
 	// +optional
 	AppProtocol string `json:"appProtocol,omitempty"`
-	// TrafficDistribution is set on the generated Services (Kubernetes' spec.trafficDistribution).
+	// TrafficDistribution is set on the generated Services (Kubernetes'
+	// spec.trafficDistribution).
 	// +kubebuilder:validation:Enum=PreferClose;PreferSameZone;PreferSameNode
 	// +optional
 	TrafficDistribution string `json:"trafficDistribution,omitempty"`
-	// PortDiscovery adds every container port of the target (except the sidecars' and the one port
-	// targets) to the generated Services.
+	// PortDiscovery adds every container port of the target (except the sidecars'
+	// and the one port targets) to the generated Services.
 	// +optional
 	PortDiscovery bool `json:"portDiscovery,omitempty"`
 	// Headless makes the primary and canary Services headless (clusterIP None).
 	// +optional
 	Headless bool `json:"headless,omitempty"`
-	// Timeout of a request as a duration, e.g. 30s (istio, gatewayapi, contour and App Mesh).
+	// Timeout of a request as a duration, e.g. 30s (istio, gatewayapi, contour and
+	// App Mesh).
 	// +optional
 	Timeout string `json:"timeout,omitempty"`
-	// BackendTimeout is the timeout of one request to the backend, e.g. 10s (gatewayapi only; at most
-	// timeout).
+	// BackendTimeout is the timeout of one request to the backend, e.g. 10s
+	// (gatewayapi only; at most timeout).
 	// +optional
 	BackendTimeout string `json:"backendTimeout,omitempty"`
-	// MeshName is the App Mesh mesh of the appmesh (v1beta1) provider, which Pennant refuses (use
-	// appmesh:v1beta2).
+	// MeshName is the App Mesh mesh of the appmesh (v1beta1) provider, which
+	// Pennant refuses (use appmesh:v1beta2).
 	// +optional
 	MeshName string `json:"meshName,omitempty"`
-	// Backends are the App Mesh virtual services (names or ARNs) the target calls, added as backends
-	// of the generated virtual nodes.
+	// Backends are the App Mesh virtual services (names or ARNs) the target calls,
+	// added as backends of the generated virtual nodes.
 	// +optional
 	Backends []string `json:"backends,omitempty"`
-	// Hosts are the host names the routing answers for: Istio VirtualService hosts (the apex Service
-	// is always added), HTTPRoute hostnames, App Mesh gateway domains; for SMI the first is the
-	// TrafficSplit's service.
+	// Hosts are the host names the routing answers for: Istio VirtualService hosts
+	// (the apex Service is always added), HTTPRoute hostnames, App Mesh gateway
+	// domains; for SMI the first is the TrafficSplit's service.
 	// +optional
 	Hosts []string `json:"hosts,omitempty"`
-	// Delegation generates an Istio VirtualService without hosts and gateways, to be delegated to by
-	// a root VirtualService.
+	// Delegation generates an Istio VirtualService without hosts and gateways, to
+	// be delegated to by a root VirtualService.
 	// +optional
 	Delegation bool `json:"delegation,omitempty"`
-	// Match restricts the generated route to matching requests (Istio's HTTPMatchRequest; istio,
-	// gatewayapi, contour, gloo, and a uri prefix for App Mesh).
+	// Match restricts the generated route to matching requests (Istio's
+	// HTTPMatchRequest; istio, gatewayapi, contour, gloo, and a uri prefix for App
+	// Mesh).
 	// +optional
 	Match []HTTPMatchRequest `json:"match,omitempty"`
 	// Retries is the retry policy of the route (istio, contour, App Mesh).
 	// +optional
 	Retries *HTTPRetry `json:"retries,omitempty"`
-	// Rewrite rewrites the URI or authority of requests before forwarding (istio, gatewayapi).
+	// Rewrite rewrites the URI or authority of requests before forwarding (istio,
+	// gatewayapi).
 	// +optional
 	Rewrite *HTTPRewrite `json:"rewrite,omitempty"`
-	// Mirror lists Gateway API request mirror filters added to the HTTPRoute (gatewayapi).
+	// Mirror lists Gateway API request mirror filters added to the HTTPRoute
+	// (gatewayapi).
 	// +optional
 	Mirror []HTTPRequestMirrorFilter `json:"mirror,omitempty"`
-	// Headers sets, adds or removes request and response headers on the route (istio, gatewayapi).
+	// Headers sets, adds or removes request and response headers on the route
+	// (istio, gatewayapi).
 	// +optional
 	Headers *Headers `json:"headers,omitempty"`
-	// Gateways are the Istio gateways of the VirtualService (default mesh); the SMI provider for Istio
-	// passes them on as an annotation.
+	// Gateways are the Istio gateways of the VirtualService (default mesh); the
+	// SMI provider for Istio passes them on as an annotation.
 	// +optional
 	Gateways []string `json:"gateways,omitempty"`
-	// GatewayRefs are the parents (Gateways) of the generated HTTPRoute (required for gatewayapi).
+	// GatewayRefs are the parents (Gateways) of the generated HTTPRoute (required
+	// for gatewayapi).
 	// +optional
 	GatewayRefs []ParentReference `json:"gatewayRefs,omitempty"`
-	// CorsPolicy is the Cross-Origin Resource Sharing policy of the route (istio, gatewayapi).
+	// CorsPolicy is the Cross-Origin Resource Sharing policy of the route (istio,
+	// gatewayapi).
 	// +optional
 	CorsPolicy *CorsPolicy `json:"corsPolicy,omitempty"`
-	// TrafficPolicy is the Istio DestinationRule traffic policy of <name>-primary and <name>-canary.
+	// TrafficPolicy is the Istio DestinationRule traffic policy of <name>-primary
+	// and <name>-canary.
 	// +optional
 	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
-	// Apex metadata is added to the apex Service and to the generated routing objects.
+	// Apex metadata is added to the apex Service and to the generated routing
+	// objects.
 	// +optional
 	Apex *CustomMetadata `json:"apex,omitempty"`
 	// Primary metadata is added to the <name>-primary Service.
@@ -319,8 +343,8 @@ type CanaryService struct {
 	// Canary metadata is added to the <name>-canary Service.
 	// +optional
 	Canary *CustomMetadata `json:"canary,omitempty"`
-	// UnmanagedMetadata lists label and annotation keys that Pennant leaves alone on the generated
-	// Services, so that others can set them.
+	// UnmanagedMetadata lists label and annotation keys that Pennant leaves alone
+	// on the generated Services, so that others can set them.
 	// +optional
 	UnmanagedMetadata *UnmanagedMetadata `json:"unmanagedMetadata,omitempty"`
 }
@@ -345,47 +369,52 @@ type UnmanagedMetadata struct {
 	Labels []string `json:"labels,omitempty"`
 }
 
-// CanaryAnalysis is the strategy of a rollout: weights, iterations, matches and the checks run each tick.
+// CanaryAnalysis is the strategy of a rollout: weights, iterations, matches
+// and the checks run each tick.
 // +kubebuilder:validation:XValidation:rule="has(self.interval) && has(self.threshold)",message="analysis requires interval and threshold"
 // +kubebuilder:validation:XValidation:rule="[has(self.iterations), has(self.stepWeight), has(self.stepWeights)].filter(x, x).size() == 1",message="analysis requires exactly one of iterations, stepWeight or stepWeights"
 type CanaryAnalysis struct {
-	// Interval between analysis steps (required): a Go duration that starts in minutes or seconds,
-	// e.g. 1m or 30s, never shorter than the -min-analysis-interval flag (default 10s).
+	// Interval between analysis steps (required): a Go duration that starts in
+	// minutes or seconds, e.g. 1m or 30s, never shorter than the
+	// -min-analysis-interval flag (default 10s).
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
 	// +optional
 	Interval string `json:"interval,omitempty"`
-	// Iterations is the number of analysis steps of a blue/green release, or of an A/B test together
-	// with match (the kubernetes provider defaults it to 10).
+	// Iterations is the number of analysis steps of a blue/green release, or of an
+	// A/B test together with match (the kubernetes provider defaults it to 10).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Iterations int `json:"iterations,omitempty"`
-	// Threshold is the number of failed checks that rolls the release back (required; 0 counts as 1).
+	// Threshold is the number of failed checks that rolls the release back
+	// (required; 0 counts as 1).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Threshold int `json:"threshold,omitempty"`
-	// MaxWeight is the canary weight, in percent, from which the analysis promotes (default 100;
-	// above 100 is 100; with stepWeights the last step).
+	// MaxWeight is the canary weight, in percent, from which the analysis promotes
+	// (default 100; above 100 is 100; with stepWeights the last step).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxWeight int `json:"maxWeight,omitempty"`
-	// StepWeight is the weight, in percent, added to the canary at each analysis step.
+	// StepWeight is the weight, in percent, added to the canary at each analysis
+	// step.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	StepWeight int `json:"stepWeight,omitempty"`
-	// StepWeights are the canary's weights at successive steps, in percent, increasing, instead of a
-	// fixed stepWeight.
+	// StepWeights are the canary's weights at successive steps, in percent,
+	// increasing, instead of a fixed stepWeight.
 	// +kubebuilder:validation:items:Minimum=1
 	// +optional
 	StepWeights []int `json:"stepWeights,omitempty"`
-	// StepWeightPromotion is the weight, in percent, moved back to the primary at each interval of the
-	// promotion (default 0: all at once).
+	// StepWeightPromotion is the weight, in percent, moved back to the primary at
+	// each interval of the promotion (default 0: all at once).
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	StepWeightPromotion int `json:"stepWeightPromotion,omitempty"`
-	// Mirror copies traffic to the canary without serving its answers: during a blue/green analysis,
-	// or as a first step at weight 0 before shifting any (istio, gatewayapi).
+	// Mirror copies traffic to the canary without serving its answers: during a
+	// blue/green analysis, or as a first step at weight 0 before shifting any
+	// (istio, gatewayapi).
 	// +optional
 	Mirror bool `json:"mirror,omitempty"`
 	// MirrorWeight is the share of requests mirrored, in percent (default: all).
@@ -393,45 +422,46 @@ type CanaryAnalysis struct {
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	MirrorWeight int `json:"mirrorWeight,omitempty"`
-	// PrimaryReadyThreshold is the share of the primary's replicas, in percent, that must be available
-	// for it to count as ready (default 100).
+	// PrimaryReadyThreshold is the share of the primary's replicas, in percent,
+	// that must be available for it to count as ready (default 100).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	PrimaryReadyThreshold *int `json:"primaryReadyThreshold,omitempty"`
-	// CanaryReadyThreshold is the share of the canary's replicas, in percent, that must be available
-	// for it to count as ready (default 100).
+	// CanaryReadyThreshold is the share of the canary's replicas, in percent, that
+	// must be available for it to count as ready (default 100).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +optional
 	CanaryReadyThreshold *int `json:"canaryReadyThreshold,omitempty"`
-	// Match selects the requests routed to the canary in an A/B test (with iterations); the match
-	// objects are ORed, the conditions within one are ANDed.
+	// Match selects the requests routed to the canary in an A/B test (with
+	// iterations); the match objects are ORed, the conditions within one are
+	// ANDed.
 	// +optional
 	Match []ABMatch `json:"match,omitempty"`
-	// Metrics are checked on every analysis step (at most 1000, which bounds the cost of the
-	// admission rules).
+	// Metrics are checked on every analysis step (at most 1000, which bounds the
+	// cost of the admission rules).
 	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
-	// Alerts send the canary's alerts to AlertProviders; without any, alerts go to the notifier of the
-	// -slack-* and -msteams-* flags.
+	// Alerts send the canary's alerts to AlertProviders; without any, alerts go to
+	// the notifier of the -slack-* and -msteams-* flags.
 	// +optional
 	Alerts []CanaryAlert `json:"alerts,omitempty"`
-	// Webhooks are called at points of the rollout (at most 1000, which bounds the cost of the
-	// admission rules).
+	// Webhooks are called at points of the rollout (at most 1000, which bounds the
+	// cost of the admission rules).
 	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Webhooks []CanaryWebhook `json:"webhooks,omitempty"`
-	// SessionAffinity keeps a user who reached the canary on the canary for the rest of the analysis,
-	// by a cookie (istio, gatewayapi).
+	// SessionAffinity keeps a user who reached the canary on the canary for the
+	// rest of the analysis, by a cookie (istio, gatewayapi).
 	// +optional
 	SessionAffinity *SessionAffinity `json:"sessionAffinity,omitempty"`
 }
 
-// ABMatch selects requests for the canary in an A/B test. It follows Istio's HTTPMatchRequest; the
-// App Mesh and nginx providers read only headers (nginx: a "cookie" header's exact value, or one
-// header's exact or regex value).
+// ABMatch selects requests for the canary in an A/B test. It follows Istio's
+// HTTPMatchRequest; the App Mesh and nginx providers read only headers (nginx:
+// a "cookie" header's exact value, or one header's exact or regex value).
 type ABMatch struct {
 	// Headers to match, by header name (lower case).
 	// +optional
@@ -439,7 +469,8 @@ type ABMatch struct {
 	// QueryParams to match, by parameter name.
 	// +optional
 	QueryParams map[string]StringMatch `json:"queryParams,omitempty"`
-	// SourceLabels match the labels of the calling workload (Istio, mesh gateway only).
+	// SourceLabels match the labels of the calling workload (Istio, mesh gateway
+	// only).
 	// +optional
 	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
 	// URI to match (the request path).
@@ -474,13 +505,15 @@ type ABMatch struct {
 	SourceNamespace string `json:"sourceNamespace,omitempty"`
 }
 
-// SessionAffinity keeps a user on the canary once routed there. The canary's responses set the cookie
-// named cookieName, and requests that carry it go to the canary until the release ends.
+// SessionAffinity keeps a user on the canary once routed there. The canary's
+// responses set the cookie named cookieName, and requests that carry it go to
+// the canary until the release ends.
 type SessionAffinity struct {
 	// CookieName is the name of the cookie that pins a session to the canary.
 	CookieName string `json:"cookieName"`
-	// PrimaryCookieName, when set, is the name of a cookie that pins sessions served by the primary
-	// to the primary, for one analysis interval; it must differ from cookieName.
+	// PrimaryCookieName, when set, is the name of a cookie that pins sessions
+	// served by the primary to the primary, for one analysis interval; it must
+	// differ from cookieName.
 	// +optional
 	PrimaryCookieName string `json:"primaryCookieName,omitempty"`
 	// Domain attribute of the cookie: the hosts it is sent to.
@@ -513,31 +546,35 @@ type CanaryMetric struct {
 	// Name of the check. Without templateRef and query it names a builtin check:
 	// request-success-rate (percent) or request-duration (milliseconds).
 	Name string `json:"name"`
-	// Interval is the query window (default 1m): a Go duration that starts in minutes or seconds.
+	// Interval is the query window (default 1m): a Go duration that starts in
+	// minutes or seconds.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
 	// +optional
 	Interval string `json:"interval,omitempty"`
-	// Threshold is deprecated: use thresholdRange. Without a thresholdRange it is the minimum of
-	// request-success-rate and the maximum of any other check.
+	// Threshold is deprecated: use thresholdRange. Without a thresholdRange it is
+	// the minimum of request-success-rate and the maximum of any other check.
 	// +optional
 	Threshold float64 `json:"threshold,omitempty"`
 	// ThresholdRange is the range the value must stay in for the check to pass.
 	// +optional
 	ThresholdRange *CanaryThresholdRange `json:"thresholdRange,omitempty"`
-	// Query is a deprecated inline PromQL query sent to metricsServer: use templateRef.
+	// Query is a deprecated inline PromQL query sent to metricsServer: use
+	// templateRef.
 	// +optional
 	Query string `json:"query,omitempty"`
 	// TemplateRef names the MetricTemplate whose query this check runs.
 	// +optional
 	TemplateRef *CrossNamespaceRef `json:"templateRef,omitempty"`
-	// TemplateVariables are available to the template's query as {{ variables.<key> }}.
+	// TemplateVariables are available to the template's query as {{
+	// variables.<key> }}.
 	// +optional
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
-	// NoDataPolicy says what a query that returns no values means (Pennant): fail counts a failed
-	// check, as Flagger does (the default); skip passes this check for the tick; wait holds the
-	// analysis without counting a failure until data arrives or the progress deadline passes.
+	// NoDataPolicy says what a query that returns no values means (Pennant): fail
+	// counts a failed check, as Flagger does (the default); skip passes this check
+	// for the tick; wait holds the analysis without counting a failure until data
+	// arrives or the progress deadline passes.
 	// +kubebuilder:validation:Enum=fail;skip;wait
 	// +optional
 	NoDataPolicy NoDataPolicy `json:"noDataPolicy,omitempty"`
@@ -562,12 +599,13 @@ type CanaryThresholdRange struct {
 	Max *float64 `json:"max,omitempty"`
 }
 
-// CrossNamespaceRef names an object, in the canary's namespace unless namespace is set.
+// CrossNamespaceRef names an object, in the canary's namespace unless
+// namespace is set.
 type CrossNamespaceRef struct {
 	// Name of the object.
 	Name string `json:"name"`
-	// Namespace of the object (default: the canary's); another namespace is refused under
-	// -no-cross-namespace-refs.
+	// Namespace of the object (default: the canary's); another namespace is
+	// refused under -no-cross-namespace-refs.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }
@@ -586,8 +624,8 @@ const (
 type CanaryAlert struct {
 	// Name of the alert, for messages about it.
 	Name string `json:"name"`
-	// Severity of the alerts sent: info (the default) sends every alert, warn sends warnings and
-	// errors, error only errors.
+	// Severity of the alerts sent: info (the default) sends every alert, warn
+	// sends warnings and errors, error only errors.
 	// +optional
 	Severity AlertSeverity `json:"severity,omitempty"`
 	// ProviderRef names the AlertProvider.
@@ -609,15 +647,17 @@ const (
 	ConfirmTrafficIncreaseHook HookType = "confirm-traffic-increase"
 )
 
-// CanaryWebhook is an HTTP call made at a point of the rollout: a POST of the JSON payload
-// {name, namespace, phase, checksum, metadata}; an answer above 202 is a failure.
+// CanaryWebhook is an HTTP call made at a point of the rollout: a POST of the
+// JSON payload {name, namespace, phase, checksum, metadata}; an answer above
+// 202 is a failure.
 type CanaryWebhook struct {
 	// Name of the webhook, for events and alerts.
 	Name string `json:"name"`
-	// Type says when the webhook runs (default rollout): confirm-rollout gates a new release,
-	// pre-rollout runs at the first step, rollout at every step, confirm-traffic-increase before each
-	// weight increase, confirm-promotion gates the promotion, post-rollout after the release,
-	// rollback rolls the release back when it succeeds, event receives every event.
+	// Type says when the webhook runs (default rollout): confirm-rollout gates a
+	// new release, pre-rollout runs at the first step, rollout at every step,
+	// confirm-traffic-increase before each weight increase, confirm-promotion
+	// gates the promotion, post-rollout after the release, rollback rolls the
+	// release back when it succeeds, event receives every event.
 	// +optional
 	Type HookType `json:"type,omitempty"`
 	// MuteAlert mutes the alert sent while this gate webhook holds the release.
@@ -625,7 +665,8 @@ type CanaryWebhook struct {
 	MuteAlert bool `json:"muteAlert,omitempty"`
 	// URL the payload is posted to.
 	URL string `json:"url"`
-	// Timeout of one call (default 10s): a Go duration that starts in minutes or seconds.
+	// Timeout of one call (default 10s): a Go duration that starts in minutes or
+	// seconds.
 	// +kubebuilder:validation:Pattern=`^[0-9]+(m|s)`
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+$') && duration(self) >= duration('0s')",message="must be a Go duration such as 30s, 1m or 1m30s"
@@ -637,7 +678,8 @@ type CanaryWebhook struct {
 	// DisableTLS skips the verification of the webhook's TLS certificate.
 	// +optional
 	DisableTLS bool `json:"disableTLS,omitempty"`
-	// Metadata is sent as the payload's metadata (e.g. the loadtester's type and cmd).
+	// Metadata is sent as the payload's metadata (e.g. the loadtester's type and
+	// cmd).
 	// +optional
 	Metadata *map[string]string `json:"metadata,omitempty"`
 }

@@ -53,8 +53,9 @@ func TestEveryCRDFieldDescribed(t *testing.T) {
 					t.Errorf("%s %s has no %s in its schema", crd.Spec.Names.Kind, version.Name, part)
 				}
 			}
-			// controller-gen writes the root metadata as a bare object whatever the Go comment says;
-			// the API server publishes ObjectMeta's own schema, with its descriptions, in its place.
+			// controller-gen writes the root metadata as a bare object whatever the Go comment says,
+			// and the API server refuses anything else there (a description included); it publishes
+			// ObjectMeta's schema, described, in its place ("Standard object's metadata").
 			root := *schema.DeepCopy()
 			if meta, ok := root.Properties["metadata"]; ok && meta.Type == "object" && len(meta.Properties) == 0 {
 				meta.Description = "ObjectMeta, published by the API server"

@@ -4,7 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// MetricTemplate is a query against a metrics backend, referenced by canary metric checks.
+// MetricTemplate is a query against a metrics backend, referenced by canary
+// metric checks.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=all
@@ -32,9 +33,9 @@ type MetricTemplateList struct {
 type MetricTemplateSpec struct {
 	// Provider is the metrics backend the query is sent to.
 	Provider MetricTemplateProvider `json:"provider"`
-	// Query is a Go text/template rendered for each check, with {{ name }}, {{ namespace }},
-	// {{ target }}, {{ service }}, {{ ingress }}, {{ route }}, {{ interval }} and {{ variables.<key> }};
-	// the result must be a single value.
+	// Query is a Go text/template rendered for each check, with {{ name }}, {{
+	// namespace }}, {{ target }}, {{ service }}, {{ ingress }}, {{ route }}, {{
+	// interval }} and {{ variables.<key> }}; the result must be a single value.
 	Query string `json:"query"`
 }
 
@@ -43,17 +44,19 @@ type MetricTemplateProvider struct {
 	// Type of the backend.
 	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk
 	Type string `json:"type"`
-	// Address is the backend's API URL. Defaults: prometheus the canary's metricsServer or
-	// -metrics-server; datadog, newrelic, stackdriver and cloudwatch (by region) the vendor's API;
-	// externalmetrics the cluster's API server; required for the others.
+	// Address is the backend's API URL. Defaults: prometheus the canary's
+	// metricsServer or -metrics-server; datadog, newrelic, stackdriver and
+	// cloudwatch (by region) the vendor's API; externalmetrics the cluster's API
+	// server; required for the others.
 	// +optional
 	Address string `json:"address,omitempty"`
-	// Headers are added to every request to the backend, by header name (credentials from the secret
-	// win).
+	// Headers are added to every request to the backend, by header name
+	// (credentials from the secret win).
 	// +optional
 	Headers map[string][]string `json:"headers,omitempty"`
-	// SecretRef names a Secret in the template's namespace with the backend's credentials (keys per
-	// type, e.g. token, or username and password, for prometheus).
+	// SecretRef names a Secret in the template's namespace with the backend's
+	// credentials (keys per type, e.g. token, or username and password, for
+	// prometheus).
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 	// Region of the backend (cloudwatch, required: the AWS region).

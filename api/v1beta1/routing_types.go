@@ -3,7 +3,8 @@ package v1beta1
 // The routing types below follow the schemas of Istio's VirtualService and DestinationRule and of the
 // Gateway API, which Flagger embeds in the Canary spec; field names and JSON shapes are theirs.
 
-// StringMatch matches a string exactly, by prefix, by suffix or by RE2 regex; set one of them.
+// StringMatch matches a string exactly, by prefix, by suffix or by RE2 regex;
+// set one of them.
 type StringMatch struct {
 	// Exact matches the whole string.
 	// +optional
@@ -19,9 +20,10 @@ type StringMatch struct {
 	Regex string `json:"regex,omitempty"`
 }
 
-// HTTPMatchRequest is Istio's request match: every condition set must hold. Other providers refuse
-// the conditions they cannot express, except that contour and gloo ignore the mesh-only ones (port,
-// sourceLabels, gateways, sourceNamespace).
+// HTTPMatchRequest is Istio's request match: every condition set must hold.
+// Other providers refuse the conditions they cannot express, except that
+// contour and gloo ignore the mesh-only ones (port, sourceLabels, gateways,
+// sourceNamespace).
 type HTTPMatchRequest struct {
 	// Name of the match, which Istio logs in its access logs.
 	// +optional
@@ -44,7 +46,8 @@ type HTTPMatchRequest struct {
 	// Port the request is addressed to (Istio).
 	// +optional
 	Port uint32 `json:"port,omitempty"`
-	// SourceLabels match the labels of the calling workload (Istio, mesh gateway only).
+	// SourceLabels match the labels of the calling workload (Istio, mesh gateway
+	// only).
 	// +optional
 	SourceLabels map[string]string `json:"sourceLabels,omitempty"`
 	// Gateways the match applies to (Istio; default: the VirtualService's).
@@ -66,13 +69,15 @@ type HTTPMatchRequest struct {
 
 // HTTPRewrite rewrites the URI or authority before forwarding.
 type HTTPRewrite struct {
-	// URI replaces the request path (with type ReplacePrefixMatch, the matched prefix only).
+	// URI replaces the request path (with type ReplacePrefixMatch, the matched
+	// prefix only).
 	// +optional
 	URI string `json:"uri,omitempty"`
 	// Authority replaces the Host (authority) header.
 	// +optional
 	Authority string `json:"authority,omitempty"`
-	// Type is the Gateway API rewrite kind: ReplaceFullPath (the default) or ReplacePrefixMatch.
+	// Type is the Gateway API rewrite kind: ReplaceFullPath (the default) or
+	// ReplacePrefixMatch.
 	// +optional
 	Type string `json:"type,omitempty"`
 }
@@ -114,13 +119,15 @@ type HeaderOperations struct {
 	Remove []string `json:"remove,omitempty"`
 }
 
-// CorsPolicy is Istio's CORS policy; the gatewayapi provider turns it into a CORS filter.
+// CorsPolicy is Istio's CORS policy; the gatewayapi provider turns it into a
+// CORS filter.
 type CorsPolicy struct {
-	// AllowOrigin lists origins allowed to make CORS requests, exactly; deprecated in Istio: use
-	// allowOrigins.
+	// AllowOrigin lists origins allowed to make CORS requests, exactly; deprecated
+	// in Istio: use allowOrigins.
 	// +optional
 	AllowOrigin []string `json:"allowOrigin,omitempty"`
-	// AllowOrigins match the origins allowed to make CORS requests (gatewayapi: exact only).
+	// AllowOrigins match the origins allowed to make CORS requests (gatewayapi:
+	// exact only).
 	// +optional
 	AllowOrigins []StringMatch `json:"allowOrigins,omitempty"`
 	// AllowMethods are the HTTP methods allowed (Access-Control-Allow-Methods).
@@ -129,13 +136,15 @@ type CorsPolicy struct {
 	// AllowHeaders are the request headers allowed (Access-Control-Allow-Headers).
 	// +optional
 	AllowHeaders []string `json:"allowHeaders,omitempty"`
-	// ExposeHeaders are the response headers browsers may read (Access-Control-Expose-Headers).
+	// ExposeHeaders are the response headers browsers may read
+	// (Access-Control-Expose-Headers).
 	// +optional
 	ExposeHeaders []string `json:"exposeHeaders,omitempty"`
 	// MaxAge is how long a preflight answer may be cached, a duration such as 24h.
 	// +optional
 	MaxAge string `json:"maxAge,omitempty"`
-	// AllowCredentials lets the request carry credentials (Access-Control-Allow-Credentials).
+	// AllowCredentials lets the request carry credentials
+	// (Access-Control-Allow-Credentials).
 	// +optional
 	AllowCredentials *bool `json:"allowCredentials,omitempty"`
 }
@@ -158,7 +167,8 @@ type ParentReference struct {
 	Namespace *string `json:"namespace,omitempty"`
 	// Name of the parent.
 	Name string `json:"name"`
-	// SectionName is the name of the parent's listener to attach to (default: all of them).
+	// SectionName is the name of the parent's listener to attach to (default: all
+	// of them).
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	SectionName *string `json:"sectionName,omitempty"`
@@ -171,7 +181,8 @@ type ParentReference struct {
 
 // HTTPRequestMirrorFilter mirrors requests to another backend (Gateway API).
 type HTTPRequestMirrorFilter struct {
-	// BackendRef is the backend that receives the copies; its answers are discarded.
+	// BackendRef is the backend that receives the copies; its answers are
+	// discarded.
 	BackendRef BackendObjectReference `json:"backendRef"`
 }
 
@@ -200,8 +211,8 @@ type BackendObjectReference struct {
 	Port *int32 `json:"port,omitempty"`
 }
 
-// TrafficPolicy is Istio's DestinationRule traffic policy. Its durations are written as Go durations
-// (e.g. 1m, 30s).
+// TrafficPolicy is Istio's DestinationRule traffic policy. Its durations are
+// written as Go durations (e.g. 1m, 30s).
 type TrafficPolicy struct {
 	// LoadBalancer picks the load balancing algorithm.
 	// +optional
@@ -219,19 +230,20 @@ type TrafficPolicy struct {
 
 // LoadBalancerSettings picks a load balancing algorithm.
 type LoadBalancerSettings struct {
-	// Simple is a standard algorithm: ROUND_ROBIN, LEAST_CONN, RANDOM, PASSTHROUGH or LEAST_REQUEST.
+	// Simple is a standard algorithm: ROUND_ROBIN, LEAST_CONN, RANDOM, PASSTHROUGH
+	// or LEAST_REQUEST.
 	// +kubebuilder:validation:Enum=ROUND_ROBIN;LEAST_CONN;RANDOM;PASSTHROUGH;LEAST_REQUEST
 	// +optional
 	Simple string `json:"simple,omitempty"`
-	// ConsistentHash sends requests with the same key (header, cookie, source IP or query parameter)
-	// to the same host.
+	// ConsistentHash sends requests with the same key (header, cookie, source IP
+	// or query parameter) to the same host.
 	// +optional
 	ConsistentHash *ConsistentHashLB `json:"consistentHash,omitempty"`
 	// LocalityLbSetting spreads traffic across localities (region/zone/sub-zone).
 	// +optional
 	LocalityLbSetting *LocalityLoadBalancerSetting `json:"localityLbSetting,omitempty"`
-	// WarmupDurationSecs is how long a new host's share of traffic grows gradually, a duration such as
-	// 60s.
+	// WarmupDurationSecs is how long a new host's share of traffic grows
+	// gradually, a duration such as 60s.
 	// +optional
 	WarmupDurationSecs string `json:"warmupDurationSecs,omitempty"`
 }
@@ -269,14 +281,16 @@ type HTTPCookie struct {
 
 // LocalityLoadBalancerSetting spreads traffic across localities.
 type LocalityLoadBalancerSetting struct {
-	// Distribute sets the share of traffic each locality sends to others (not with failover).
+	// Distribute sets the share of traffic each locality sends to others (not with
+	// failover).
 	// +optional
 	Distribute []LocalityDistribute `json:"distribute,omitempty"`
-	// Failover names the region traffic goes to when a region's hosts are unhealthy (not with
-	// distribute).
+	// Failover names the region traffic goes to when a region's hosts are
+	// unhealthy (not with distribute).
 	// +optional
 	Failover []LocalityFailover `json:"failover,omitempty"`
-	// Enabled turns locality load balancing on or off for this destination, overriding the mesh.
+	// Enabled turns locality load balancing on or off for this destination,
+	// overriding the mesh.
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
 }
@@ -286,7 +300,8 @@ type LocalityDistribute struct {
 	// From is the originating locality, region/zone/sub-zone, which may end in *.
 	// +optional
 	From string `json:"from,omitempty"`
-	// To maps destination localities to their share of the traffic, in percent (summing to 100).
+	// To maps destination localities to their share of the traffic, in percent
+	// (summing to 100).
 	// +optional
 	To map[string]uint32 `json:"to,omitempty"`
 }
@@ -323,14 +338,15 @@ type TCPSettings struct {
 
 // HTTPSettings are HTTP connection pool settings.
 type HTTPSettings struct {
-	// HTTP1MaxPendingRequests is the maximum number of requests waiting for a connection.
+	// HTTP1MaxPendingRequests is the maximum number of requests waiting for a
+	// connection.
 	// +optional
 	HTTP1MaxPendingRequests int32 `json:"http1MaxPendingRequests,omitempty"`
 	// HTTP2MaxRequests is the maximum number of active requests to a destination.
 	// +optional
 	HTTP2MaxRequests int32 `json:"http2MaxRequests,omitempty"`
-	// MaxRequestsPerConnection is the maximum number of requests per connection (1 disables
-	// keep-alive).
+	// MaxRequestsPerConnection is the maximum number of requests per connection (1
+	// disables keep-alive).
 	// +optional
 	MaxRequestsPerConnection int32 `json:"maxRequestsPerConnection,omitempty"`
 	// MaxRetries is the maximum number of outstanding retries to a destination.
@@ -339,8 +355,8 @@ type HTTPSettings struct {
 	// IdleTimeout closes connections idle for this long, a duration such as 1h.
 	// +optional
 	IdleTimeout string `json:"idleTimeout,omitempty"`
-	// H2UpgradePolicy says whether HTTP/1.1 connections are upgraded to HTTP/2: DEFAULT,
-	// DO_NOT_UPGRADE or UPGRADE.
+	// H2UpgradePolicy says whether HTTP/1.1 connections are upgraded to HTTP/2:
+	// DEFAULT, DO_NOT_UPGRADE or UPGRADE.
 	// +kubebuilder:validation:Enum=DEFAULT;DO_NOT_UPGRADE;UPGRADE
 	// +optional
 	H2UpgradePolicy string `json:"h2UpgradePolicy,omitempty"`
@@ -351,39 +367,44 @@ type OutlierDetection struct {
 	// ConsecutiveErrors is deprecated in Istio: use consecutive5xxErrors.
 	// +optional
 	ConsecutiveErrors int32 `json:"consecutiveErrors,omitempty"`
-	// Consecutive5xxErrors is the number of 5xx answers in a row that ejects a host.
+	// Consecutive5xxErrors is the number of 5xx answers in a row that ejects a
+	// host.
 	// +optional
 	Consecutive5xxErrors *uint32 `json:"consecutive5xxErrors,omitempty"`
-	// ConsecutiveGatewayErrors is the number of 502, 503 and 504 answers in a row that ejects a host.
+	// ConsecutiveGatewayErrors is the number of 502, 503 and 504 answers in a row
+	// that ejects a host.
 	// +optional
 	ConsecutiveGatewayErrors *uint32 `json:"consecutiveGatewayErrors,omitempty"`
-	// ConsecutiveLocalOriginFailures is the number of local failures (connect errors, timeouts) in a
-	// row that ejects a host, with splitExternalLocalOriginErrors.
+	// ConsecutiveLocalOriginFailures is the number of local failures (connect
+	// errors, timeouts) in a row that ejects a host, with
+	// splitExternalLocalOriginErrors.
 	// +optional
 	ConsecutiveLocalOriginFailures *uint32 `json:"consecutiveLocalOriginFailures,omitempty"`
-	// SplitExternalLocalOriginErrors counts local failures apart from the upstream's errors.
+	// SplitExternalLocalOriginErrors counts local failures apart from the
+	// upstream's errors.
 	// +optional
 	SplitExternalLocalOriginErrors bool `json:"splitExternalLocalOriginErrors,omitempty"`
 	// Interval between ejection sweeps, a duration such as 10s.
 	// +optional
 	Interval string `json:"interval,omitempty"`
-	// BaseEjectionTime is the minimum ejection time, a duration such as 30s; it grows with each
-	// ejection of the same host.
+	// BaseEjectionTime is the minimum ejection time, a duration such as 30s; it
+	// grows with each ejection of the same host.
 	// +optional
 	BaseEjectionTime string `json:"baseEjectionTime,omitempty"`
-	// MaxEjectionPercent is the largest share of the pool, in percent, that may be ejected.
+	// MaxEjectionPercent is the largest share of the pool, in percent, that may be
+	// ejected.
 	// +optional
 	MaxEjectionPercent int32 `json:"maxEjectionPercent,omitempty"`
-	// MinHealthPercent disables ejection while fewer than this share of hosts, in percent, are
-	// healthy.
+	// MinHealthPercent disables ejection while fewer than this share of hosts, in
+	// percent, are healthy.
 	// +optional
 	MinHealthPercent int32 `json:"minHealthPercent,omitempty"`
 }
 
 // ClientTLSSettings are upstream TLS settings.
 type ClientTLSSettings struct {
-	// Mode is DISABLE, SIMPLE (TLS), MUTUAL (mTLS with the certificates below) or ISTIO_MUTUAL (mTLS
-	// with Istio's certificates).
+	// Mode is DISABLE, SIMPLE (TLS), MUTUAL (mTLS with the certificates below) or
+	// ISTIO_MUTUAL (mTLS with Istio's certificates).
 	// +kubebuilder:validation:Enum=DISABLE;SIMPLE;MUTUAL;ISTIO_MUTUAL
 	// +optional
 	Mode string `json:"mode,omitempty"`
@@ -393,7 +414,8 @@ type ClientTLSSettings struct {
 	// PrivateKey is the path of the client's private key file (MUTUAL).
 	// +optional
 	PrivateKey string `json:"privateKey,omitempty"`
-	// CaCertificates is the path of the file of CA certificates that verify the server.
+	// CaCertificates is the path of the file of CA certificates that verify the
+	// server.
 	// +optional
 	CaCertificates string `json:"caCertificates,omitempty"`
 	// SubjectAltNames the server's certificate must present one of.

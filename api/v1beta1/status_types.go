@@ -30,33 +30,36 @@ const (
 
 // CanaryStatus is the observed state of a canary.
 type CanaryStatus struct {
-	// Phase is where the canary is in its release: Initializing, Initialized, Waiting, Progressing,
-	// WaitingPromotion, Promoting, Finalising, Succeeded, Failed or Terminating.
+	// Phase is where the canary is in its release: Initializing, Initialized,
+	// Waiting, Progressing, WaitingPromotion, Promoting, Finalising, Succeeded,
+	// Failed or Terminating.
 	// +optional
 	Phase CanaryPhase `json:"phase,omitempty"`
-	// FailedChecks is the number of failed checks in the current analysis; reaching
-	// analysis.threshold rolls the release back.
+	// FailedChecks is the number of failed checks in the current analysis;
+	// reaching analysis.threshold rolls the release back.
 	// +optional
 	FailedChecks int `json:"failedChecks"`
 	// CanaryWeight is the share of traffic, in percent, routed to the canary.
 	// +optional
 	CanaryWeight int `json:"canaryWeight"`
-	// Iterations is the number of analysis iterations done in the current blue/green or A/B release.
+	// Iterations is the number of analysis iterations done in the current
+	// blue/green or A/B release.
 	// +optional
 	Iterations int `json:"iterations"`
-	// PreviousSessionAffinityCookie is the session affinity cookie (name=value) of the previous
-	// release, which the routing expires.
+	// PreviousSessionAffinityCookie is the session affinity cookie (name=value) of
+	// the previous release, which the routing expires.
 	// +optional
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
-	// SessionAffinityCookie is the cookie (name=value) that pins sessions to the canary in the
-	// current release.
+	// SessionAffinityCookie is the cookie (name=value) that pins sessions to the
+	// canary in the current release.
 	// +optional
 	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
-	// PrimarySessionAffinityCookie is the cookie (name=value) that pins sessions to the primary in
-	// the current release (with primaryCookieName).
+	// PrimarySessionAffinityCookie is the cookie (name=value) that pins sessions
+	// to the primary in the current release (with primaryCookieName).
 	// +optional
 	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
-	// TrackedConfigs maps configmap/<name> and secret/<name> to a checksum of their data.
+	// TrackedConfigs maps configmap/<name> and secret/<name> to a checksum of
+	// their data.
 	// +optional
 	TrackedConfigs *map[string]string `json:"trackedConfigs,omitempty"`
 	// LastAppliedSpec is the revision of the target last seen.
@@ -65,26 +68,28 @@ type CanaryStatus struct {
 	// LastPromotedSpec is the revision of the target that runs on the primary.
 	// +optional
 	LastPromotedSpec string `json:"lastPromotedSpec,omitempty"`
-	// PreRolloutPassedSpec is the revision (lastAppliedSpec) whose pre-rollout checks passed in
-	// the current analysis (Pennant). The pre-rollout webhooks are not called again for it, also
-	// when the first step repeats (a closed confirm-traffic-increase gate) or the controller
-	// restarts. Cleared when an analysis starts.
+	// PreRolloutPassedSpec is the revision (lastAppliedSpec) whose pre-rollout
+	// checks passed in the current analysis (Pennant). The pre-rollout webhooks
+	// are not called again for it, also when the first step repeats (a closed
+	// confirm-traffic-increase gate) or the controller restarts. Cleared when an
+	// analysis starts.
 	// +optional
 	PreRolloutPassedSpec string `json:"preRolloutPassedSpec,omitempty"`
-	// LastTransitionTime is when the phase, weight, iterations or failed checks last changed.
+	// LastTransitionTime is when the phase, weight, iterations or failed checks
+	// last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
-	// LastStepTime is when the last analysis step ran (Pennant). The next step is due one
-	// analysis interval later, also after a controller restart, so that a crash loop cannot
-	// compress the analysis. Kept to the microsecond (a time of whole seconds would let the step
-	// after a restart run up to a second early).
+	// LastStepTime is when the last analysis step ran (Pennant). The next step is
+	// due one analysis interval later, also after a controller restart, so that a
+	// crash loop cannot compress the analysis. Kept to the microsecond (a time of
+	// whole seconds would let the step after a restart run up to a second early).
 	// +optional
 	LastStepTime *metav1.MicroTime `json:"lastStepTime,omitempty"`
 	// ObservedGeneration is the generation of the spec last acted upon.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions are Flagger's Promoted (its reason is the phase) and the kstatus conditions Ready,
-	// Reconciling and Stalled.
+	// Conditions are Flagger's Promoted (its reason is the phase) and the kstatus
+	// conditions Ready, Reconciling and Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
