@@ -44,10 +44,10 @@ type MetricTemplateProvider struct {
 	// Type of the backend.
 	// +kubebuilder:validation:Enum=prometheus;influxdb;datadog;externalmetrics;stackdriver;cloudwatch;newrelic;graphite;dynatrace;keptn;splunk
 	Type string `json:"type"`
-	// Address is the backend's API URL. Defaults: prometheus the canary's
-	// metricsServer or -metrics-server; datadog, newrelic, stackdriver and
-	// cloudwatch (by region) the vendor's API; externalmetrics the cluster's API
-	// server; required for the others.
+	// Address is the backend's API URL, required for influxdb, graphite,
+	// dynatrace and splunk. Defaults: prometheus the canary's metricsServer or
+	// -metrics-server; datadog, newrelic, stackdriver and cloudwatch (by region)
+	// the vendor's API; externalmetrics the cluster's API server.
 	// +optional
 	Address string `json:"address,omitempty"`
 	// Headers are added to every request to the backend, by header name
