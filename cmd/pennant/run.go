@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -99,6 +100,18 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("caches", cachesSynced(mgr.GetCache())); err != nil {
 		return err
 	}
+	meshCluster, err := newMeshCluster(o, scheme)
+	if err != nil {
+		return err
+	}
+	if meshCluster != nil {
+		if err := mgr.Add(meshCluster); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("mesh-caches", cachesSynced(meshCluster.GetCache())); err != nil {
+			return err
+		}
+	}
 	recorder, err := telemetry.NewRecorder(metrics.Registry)
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -108,7 +121,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	r, err := newReconciler(mgr, o, recorder, counters)
+	r, err := newReconciler(mgr, o, recorder, counters, meshCluster)
 	if err != nil {
 		return err
 	}
@@ -120,8 +133,9 @@ func run(ctx context.Context, o options) error {
 }
 
 // newReconciler wires the canary controller from the flags.
-func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder, counters notify.Counters) (*controller.CanaryReconciler, error) {
+func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder, counters notify.Counters, mesh cluster.Cluster) (*controller.CanaryReconciler, error) {
 	return controller.NewCanaryReconciler(mgr, controller.Config{
+		MeshCluster:          mesh,
 		Metrics:              recorder,
 		NotificationCounters: counters,
 		MetricsServer:        o.metricsServer,
@@ -151,6 +165,33 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder, co
 			FieldOwner:           fieldOwner,
 		},
 	})
+}
+
+// newMeshCluster connects to the service mesh's cluster of -kubeconfig-service-mesh (nil without
+// it): the mesh providers' routing objects are read, written and watched there, as Flagger does.
+// The manager starts its cache.
+func newMeshCluster(o options, scheme *runtime.Scheme) (cluster.Cluster, error) {
+	if o.kubeconfigServiceMesh == "" {
+		return nil, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfigServiceMesh)
+	if err != nil {
+		return nil, fmt.Errorf("building -kubeconfig-service-mesh: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(o.kubeconfigQPS), o.kubeconfigBurst
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if o.namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
+	}
+	c, err := cluster.New(cfg, func(co *cluster.Options) {
+		co.Scheme = scheme
+		co.Cache = cacheOpts
+		co.Client = client.Options{Cache: &client.CacheOptions{Unstructured: true}}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the service mesh cluster: %w", err)
+	}
+	return c, nil
 }
 
 func healthHandler() http.Handler {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -77,6 +78,11 @@ type CanaryReconciler struct {
 	// configs caches ConfigMaps and Secrets in the namespaces that read them; its events wake the
 	// canaries that track them.
 	configs *kubecache.Configs
+	// meshCluster holds the service mesh's routing objects (-kubeconfig-service-mesh); nil when
+	// they are on the main cluster.
+	meshCluster cluster.Cluster
+	// absent are the watched kinds whose CRD was removed: reads of them fail at once.
+	absent *absentKinds
 }
 
 // Reconcile moves one canary forward.
@@ -145,13 +151,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	if decision.Ticked {
 		r.Metrics.ObserveDuration(cd, r.Now().Sub(now))
 	}
-	requeue := decision.RequeueAfter
-	if requeue == 0 && cd.IsKnativeTarget() {
-		// Knative Services are not watched (their CRD is optional): look for new revisions each
-		// interval, from the cache.
-		requeue = cd.GetAnalysisInterval(r.Options.MinInterval)
-	}
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
 }
 
 // abort fails a release whose analysis cannot go on (its target deleted, its spec made invalid,
@@ -300,8 +300,9 @@ func (r *CanaryReconciler) problem(ctx context.Context, cd *flaggerv1.Canary, e 
 	if t.retry || abortErr != nil {
 		return ctrl.Result{}, cmp.Or(errors.Join(abortErr, recordErr), err)
 	}
-	result := ctrl.Result{RequeueAfter: t.recheck}
-	if remaining > 0 && canary.Abortable(cd.Status.Phase) && (result.RequeueAfter == 0 || remaining < result.RequeueAfter) {
+	// Otherwise a change of the canary or of a watched object wakes us, or the deadline.
+	var result ctrl.Result
+	if remaining > 0 && canary.Abortable(cd.Status.Phase) {
 		result.RequeueAfter = remaining
 	}
 	return result, recordErr
@@ -315,9 +316,8 @@ type trouble struct {
 	// canary's progress deadline.
 	settles bool
 	// retry returns the error for a retry with backoff; otherwise the canary is looked at again
-	// after recheck (0: when it or a watched object changes).
-	retry   bool
-	recheck time.Duration
+	// when it or a watched object changes (or at the deadline, for a problem that settles).
+	retry bool
 }
 
 const reasonReconcileError = "ReconcileError"
@@ -337,16 +337,15 @@ func classify(cd *flaggerv1.Canary, provider string, err error) trouble {
 		// A target may be created after its canary (GitOps applies in any order): the watch wakes us.
 		return trouble{reason: "TargetNotFound", msg: fmt.Sprintf("%s %s.%s not found", cd.Spec.TargetRef.Kind, cd.Spec.TargetRef.Name, cd.Namespace)}
 	case apierrors.IsNotFound(err):
-		// A referenced object is missing. Autoscalers, ConfigMaps and Secrets are watched; routing
-		// references (ingressRef, upstreamRef, routeRef) are not, so look again now and then: the
-		// check reads only the cache.
-		return trouble{reason: "ReferenceNotFound", msg: err.Error(), settles: true, recheck: referenceRecheck}
+		// A referenced object is missing. Autoscalers, ConfigMaps, Secrets and the routers'
+		// references (ingressRef, upstreamRef, routeRef) are watched: its creation wakes us.
+		return trouble{reason: "ReferenceNotFound", msg: err.Error(), settles: true}
 	case workload.IsPermanent(err):
 		return trouble{reason: "InvalidTarget", msg: err.Error()}
 	case router.IsInvalidSpec(err):
 		// Some of these depend on other objects (a Gloo upstreamRef, a route owned by someone else):
-		// look again now and then.
-		return trouble{reason: "InvalidSpec", msg: err.Error(), recheck: referenceRecheck}
+		// they are watched, and a change wakes us.
+		return trouble{reason: "InvalidSpec", msg: err.Error()}
 	case meta.IsNoMatchError(err):
 		// Retried with backoff, as the CRDs may be on their way.
 		return trouble{reason: "CRDNotInstalled", msg: fmt.Sprintf("provider %s: %v", provider, err), retry: true}
@@ -409,9 +408,6 @@ func (r *CanaryReconciler) countCanaries(ctx context.Context) {
 		r.Metrics.SetCanaryTotals(list.Items)
 	}
 }
-
-// referenceRecheck is how often a canary stalled on a missing, unwatched reference looks again.
-const referenceRecheck = time.Minute
 
 // providerCheckTimeout bounds the metric provider check made when a canary initializes.
 const providerCheckTimeout = 30 * time.Second

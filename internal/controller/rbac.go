@@ -19,6 +19,7 @@ package controller
 //     -namespace the same rules can be bound by a RoleBinding in that namespace instead.
 
 // +kubebuilder:rbac:groups=flagger.app,resources=canaries;metrictemplates;alertproviders,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=flagger.app,resources=canaries/status;canaries/finalizers,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch

@@ -26,10 +26,13 @@ const (
 	targetIndex     = "pennant.targetRef"
 	configIndex     = "pennant.trackedConfigs"
 	autoscalerIndex = "pennant.autoscalerRef"
+	// routingIndex holds the objects each canary's router reads and writes (routingObjectKey).
+	routingIndex = "pennant.routingObjects"
 )
 
 // SetupWithManager registers the indexes and watches: canaries (spec changes), their targets,
-// primaries, Services, autoscalers and tracked ConfigMaps/Secrets.
+// primaries, Services, autoscalers, tracked ConfigMaps/Secrets, and the routing objects each
+// canary's router reads and writes (those of kinds served by CRDs while their CRDs are installed).
 func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.wakeups = make(chan event.GenericEvent, wakeupBuffer)
 	r.checks = newBackgroundChecks(r.Hooks, r.Analyzer, r.wakeUp, r.tasks)
@@ -51,7 +54,10 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 	}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	if err := idx.IndexField(ctx, &flaggerv1.Canary{}, routingIndex, r.routingObjectKeys); err != nil {
+		return err
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&flaggerv1.Canary{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.Deployment{}).
@@ -65,8 +71,23 @@ func (r *CanaryReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manage
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, r.byIndex(autoscalerIndex, "HorizontalPodAutoscaler")).
 		WatchesRawSource(source.Channel(r.wakeups, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.Options.MaxConcurrentReconciles)}).
-		Named("canary").
-		Complete(r)
+		Named("canary")
+	clusters := r.routingWatches(mgr)
+	for _, cw := range clusters {
+		for _, w := range cw.builtIn {
+			b = b.WatchesRawSource(source.Kind(cw.cluster.GetCache(), newObject(cw.cluster.GetScheme(), w.gvk), w.handler))
+		}
+	}
+	c, err := b.Build(r)
+	if err != nil {
+		return err
+	}
+	for _, cw := range clusters {
+		if err := mgr.Add(newOptionalKinds(cw.cluster, c, r.absent, r.wakeKind, cw.optional)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func trackedConfigKeys(o client.Object) []string {

@@ -8,6 +8,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 
 	"github.com/pennant/pennant/internal/analysis"
 	"github.com/pennant/pennant/internal/kubecache"
@@ -42,6 +43,11 @@ type Config struct {
 	Notifier notify.Notifier
 	Metrics  Recorder
 	Analyzer Analyzer
+	// MeshCluster, when set (-kubeconfig-service-mesh), is the cluster of the service mesh: the
+	// routers of the mesh providers (all but nginx, skipper and knative, as Flagger's) read, write
+	// and watch their objects there; workloads, Services and canaries stay on the manager's cluster.
+	// It must have been added to the manager, which starts its cache.
+	MeshCluster cluster.Cluster
 }
 
 // NewCanaryReconciler wires the canary controller with the manager's cached client and recorder,
@@ -52,7 +58,12 @@ type Config struct {
 // without their data, only in the namespaces where something reads them, and a kubecache.Reader
 // over it reads them in full for config copies, metric providers and alert providers.
 func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error) {
-	c := mgr.GetClient()
+	absent := newAbsentKinds()
+	c := client.Client(absentClient{Client: mgr.GetClient(), absent: absent})
+	mesh := c
+	if cfg.MeshCluster != nil {
+		mesh = meshClient(mgr, cfg.MeshCluster, absent)
+	}
 	configs := kubecache.NewConfigs(mgr)
 	configs.Keep = func(ctx context.Context, namespace string) bool {
 		var canaries flaggerv1.CanaryList
@@ -69,7 +80,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		Client:      c,
 		Workloads:   workloads,
 		KubeRouter:  router.NewKubernetesRouter(c, workloads.Selector, router.KubernetesOptions{FieldOwner: cfg.Workload.FieldOwner}),
-		MeshRouters: router.NewRegistry(c, cfg.Routers, workloads.Selector),
+		MeshRouters: router.NewRegistryOn(c, mesh, cfg.Routers, workloads.Selector),
 		Hooks:       webhooks.NewCaller(),
 		Analyzer:    cfg.Analyzer,
 		Notifier:    cfg.Notifier,
@@ -82,6 +93,9 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		Now:     time.Now,
 		tasks:   newCanaryTasks(),
 		configs: configs,
+
+		meshCluster: cfg.MeshCluster,
+		absent:      absent,
 	}
 	// The manager's stop (shutdown, lost leadership) cancels the background tasks and waits for them.
 	if err := mgr.Add(r.tasks); err != nil {

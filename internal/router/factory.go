@@ -14,26 +14,33 @@ type Registry map[string]Interface
 // NewRegistry returns the routers of every provider Pennant supports, reading through c (the
 // manager's cache). selector gives App Mesh the target's selector label.
 func NewRegistry(c client.Client, o Options, selector SelectorFunc) Registry {
+	return NewRegistryOn(c, c, o, selector)
+}
+
+// NewRegistryOn is NewRegistry with the service mesh's objects on another cluster
+// (-kubeconfig-service-mesh): the routers for which OnMeshCluster holds use mesh, the Ingress and
+// Knative routers kube, as Flagger's do.
+func NewRegistryOn(kube, mesh client.Client, o Options, selector SelectorFunc) Registry {
 	return Registry{
 		"kubernetes":         Nop{},
-		"istio":              NewIstio(c, o),
-		"gatewayapi:v1":      NewGatewayAPI(c, o, "v1"),
-		"gatewayapi:v1beta1": NewGatewayAPI(c, o, "v1beta1"),
-		"gloo":               NewGloo(c, o),
-		"contour":            NewContour(c, o),
-		"traefik":            NewTraefik(c, o),
-		"nginx":              NewNginx(c, o),
-		"skipper":            NewSkipper(c, o),
-		"apisix":             NewAPISIX(c, o),
-		"knative":            NewKnative(c, o),
-		"linkerd":            NewSMI(c, o, SMIv1alpha1),
-		"osm":                NewSMI(c, o, SMIv1alpha2),
-		"smi:v1alpha1":       NewSMI(c, o, SMIv1alpha1),
-		"smi:v1alpha2":       NewSMI(c, o, SMIv1alpha2),
-		"smi:v1alpha3":       NewSMI(c, o, SMIv1alpha3),
-		"kuma":               NewKuma(c, o),
-		"appmesh":            NewAppMeshV1beta1(c, o),
-		"appmesh:v1beta2":    NewAppMeshV1beta2(c, o).WithSelector(selector),
+		"istio":              NewIstio(mesh, o),
+		"gatewayapi:v1":      NewGatewayAPI(mesh, o, "v1"),
+		"gatewayapi:v1beta1": NewGatewayAPI(mesh, o, "v1beta1"),
+		"gloo":               NewGloo(mesh, o),
+		"contour":            NewContour(mesh, o),
+		"traefik":            NewTraefik(mesh, o),
+		"nginx":              NewNginx(kube, o),
+		"skipper":            NewSkipper(kube, o),
+		"apisix":             NewAPISIX(mesh, o),
+		"knative":            NewKnative(kube, o),
+		"linkerd":            NewSMI(mesh, o, SMIv1alpha1),
+		"osm":                NewSMI(mesh, o, SMIv1alpha2),
+		"smi:v1alpha1":       NewSMI(mesh, o, SMIv1alpha1),
+		"smi:v1alpha2":       NewSMI(mesh, o, SMIv1alpha2),
+		"smi:v1alpha3":       NewSMI(mesh, o, SMIv1alpha3),
+		"kuma":               NewKuma(mesh, o),
+		"appmesh":            NewAppMeshV1beta1(mesh, o),
+		"appmesh:v1beta2":    NewAppMeshV1beta2(mesh, o).WithSelector(selector),
 	}
 }
 
