@@ -105,9 +105,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	if meshCluster != nil {
-		if err := mgr.Add(meshCluster); err != nil {
-			return err
-		}
+		// NewCanaryReconciler adds the cluster to the manager; the readiness check waits for its cache too.
 		if err := mgr.AddReadyzCheck("mesh-caches", cachesSynced(meshCluster.GetCache())); err != nil {
 			return err
 		}
@@ -169,7 +167,7 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder, co
 
 // newMeshCluster connects to the service mesh's cluster of -kubeconfig-service-mesh (nil without
 // it): the mesh providers' routing objects are read, written and watched there, as Flagger does.
-// The manager starts its cache.
+// The manager starts its cache (NewCanaryReconciler adds it).
 func newMeshCluster(o options, scheme *runtime.Scheme) (cluster.Cluster, error) {
 	if o.kubeconfigServiceMesh == "" {
 		return nil, nil

@@ -39,8 +39,9 @@ func TestMain(m *testing.M) {
 
 // fixture is one test's namespace on the local control plane with a running controller.
 type fixture struct {
-	// requests counts the controller's API requests (not the test's own).
+	// requests counts the controller's API requests (not the test's own); paths records them.
 	requests *atomic.Int64
+	paths    *pathRecorder
 	t        *testing.T
 	env      *testenv.Env
 	ns       string
@@ -56,8 +57,9 @@ func newFixture(t *testing.T, tweaks ...func(*controller.Config)) *fixture {
 	ns := env.NewNamespace(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	requests := &atomic.Int64{}
+	paths := &pathRecorder{}
 	restCfg := rest.CopyConfig(env.Config)
-	restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, requests} })
+	restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{paths.RoundTrip(rt), requests} })
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -96,7 +98,7 @@ func newFixture(t *testing.T, tweaks ...func(*controller.Config)) *fixture {
 			t.Error("manager did not stop")
 		}
 	})
-	return &fixture{requests: requests, t: t, env: env, ns: ns, c: env.Client, ctx: ctx}
+	return &fixture{requests: requests, paths: paths, t: t, env: env, ns: ns, c: env.Client, ctx: ctx}
 }
 
 type countingTransport struct {

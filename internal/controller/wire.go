@@ -46,7 +46,7 @@ type Config struct {
 	// MeshCluster, when set (-kubeconfig-service-mesh), is the cluster of the service mesh: the
 	// routers of the mesh providers (all but nginx, skipper and knative, as Flagger's) read, write
 	// and watch their objects there; workloads, Services and canaries stay on the manager's cluster.
-	// It must have been added to the manager, which starts its cache.
+	// NewCanaryReconciler adds it to the manager, which starts its cache.
 	MeshCluster cluster.Cluster
 }
 
@@ -62,6 +62,9 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 	c := client.Client(absentClient{Client: mgr.GetClient(), absent: absent})
 	mesh := c
 	if cfg.MeshCluster != nil {
+		if err := mgr.Add(cfg.MeshCluster); err != nil {
+			return nil, err
+		}
 		mesh = meshClient(mgr, cfg.MeshCluster, absent)
 	}
 	configs := kubecache.NewConfigs(mgr)
