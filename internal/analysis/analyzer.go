@@ -63,6 +63,10 @@ type Analyzer struct {
 	// then only toward the vendor's API (metrics.Options.AllowAmbientCredentials). False: such a
 	// template's check fails and nothing is sent.
 	AllowAmbientCredentials bool
+	// Kube is the client of the keptn provider, which reads KeptnMetrics and creates, reads and
+	// deletes Analyses (metrics.Options.Kube; in production the manager's cached client). Nil: a
+	// keptn template's check fails.
+	Kube client.Client
 }
 
 // ErrCrossNamespaceRef is the error of a templateRef to another namespace under NoCrossNamespaceRefs.
@@ -424,7 +428,7 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 	// Backends that query a time window (Datadog, New Relic, ...) take it from the metric's interval.
 	interval, _ := time.ParseDuration(m.GetMetricInterval())
 	p, err := r.a.factory()(t.Spec.Provider, r.templateDefaultAddress(crossNamespace, credentials), credentials,
-		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials})
+		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials, Kube: r.a.Kube})
 	if err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
 	}
