@@ -47,7 +47,8 @@ type MetricTemplateProvider struct {
 	// Address is the backend's API URL, required for influxdb, graphite,
 	// dynatrace and splunk. Defaults: prometheus the canary's metricsServer or
 	// -metrics-server; datadog, newrelic, stackdriver and cloudwatch (by region)
-	// the vendor's API; externalmetrics the cluster's API server.
+	// the vendor's API; externalmetrics the cluster's API server. keptn ignores
+	// it: Keptn's objects are read on the controller's cluster.
 	// +optional
 	Address string `json:"address,omitempty"`
 	// Headers are added to every request to the backend, by header name

@@ -19,6 +19,7 @@ import (
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
 	"github.com/pennant/pennant/internal/metrics"
+	"github.com/pennant/pennant/internal/workload"
 )
 
 // DefaultQueryTimeout bounds every query and every online check.
@@ -62,6 +63,10 @@ type Analyzer struct {
 	// then only toward the vendor's API (metrics.Options.AllowAmbientCredentials). False: such a
 	// template's check fails and nothing is sent.
 	AllowAmbientCredentials bool
+	// Kube is the client of the keptn provider, which reads KeptnMetrics and creates, reads and
+	// deletes Analyses (metrics.Options.Kube; in production the manager's cached client). Nil: a
+	// keptn template's check fails.
+	Kube client.Client
 }
 
 // ErrCrossNamespaceRef is the error of a templateRef to another namespace under NoCrossNamespaceRefs.
@@ -180,6 +185,8 @@ type run struct {
 	server   string
 	provider string
 	builtin  metrics.Provider
+	// revision is the Knative Service target's latest revision, read once per run.
+	revision string
 }
 
 func (a *Analyzer) newRun(cd *flaggerv1.Canary) *run {
@@ -290,11 +297,35 @@ func (r *run) noData(ctx context.Context, m flaggerv1.CanaryMetric, msg string) 
 	}
 }
 
+// model is the template model of one of the canary's metrics. For a Knative Service target,
+// {{ route }} is the Service's latest created revision, read through the Reader (the manager's
+// cache) once per run: Flagger's Knative queries select the revision's Envoy cluster
+// <namespace>/<revision>, so the target's name would match nothing.
+func (r *run) model(ctx context.Context, m flaggerv1.CanaryMetric) (Model, error) {
+	model := NewModel(r.cd, m)
+	if !r.cd.IsKnativeTarget() {
+		return model, nil
+	}
+	if r.revision == "" {
+		revision, err := workload.KnativeLatestRevision(ctx, r.a.Reader, r.cd)
+		if err != nil {
+			return Model{}, fmt.Errorf("Error fetching Knative service %s/%s %v", r.cd.Namespace, r.cd.Spec.TargetRef.Name, err)
+		}
+		r.revision = revision
+	}
+	model.Route = r.revision
+	return model, nil
+}
+
 // builtinQuery runs a builtin check's query; ok is false when it gave no value, err then tells
 // why (nil when the metric is skipped for want of data).
 func (r *run) builtinQuery(ctx context.Context, m flaggerv1.CanaryMetric) (q builtinQueries, val float64, ok bool, err error) {
 	q = queriesFor(r.provider)
-	query, err := q.render(m.Name, NewModel(r.cd, m))
+	model, err := r.model(ctx, m)
+	if err != nil {
+		return q, 0, false, err
+	}
+	query, err := q.render(m.Name, model)
 	if err != nil {
 		return q, 0, false, fmt.Errorf("Metric %s query render error: %v", m.Name, err)
 	}
@@ -397,7 +428,7 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 	// Backends that query a time window (Datadog, New Relic, ...) take it from the metric's interval.
 	interval, _ := time.ParseDuration(m.GetMetricInterval())
 	p, err := r.a.factory()(t.Spec.Provider, r.templateDefaultAddress(crossNamespace, credentials), credentials,
-		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials})
+		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials, Kube: r.a.Kube})
 	if err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
 	}
@@ -422,7 +453,10 @@ func (r *run) checkTemplate(ctx context.Context, m flaggerv1.CanaryMetric) error
 	if err != nil {
 		return err
 	}
-	model := NewModel(r.cd, m)
+	model, err := r.model(ctx, m)
+	if err != nil {
+		return err
+	}
 	model.EscapePromQL = t.Spec.Provider.Type == "prometheus" || t.Spec.Provider.Type == ""
 	query, err := Render(t.Name, t.Spec.Query, model)
 	if err != nil {

@@ -120,9 +120,8 @@ var (
 		duration:    ` histogram_quantile( 0.99, sum( rate( apisix_http_latency_bucket{ type=~"request", route=~"{{ namespace }}_{{ route }}-{{ target }}-canary_.+" }[{{ interval }}] ) ) by (le) )`,
 	}
 
-	// Knative: the Envoy cluster of the revision, named <namespace>/<revision>. Flagger puts the
-	// Knative Service's latest revision in the model's route; Pennant has no Knative targets, so
-	// {{ route }} is spec.routeRef.name or the target name.
+	// Knative: the Envoy cluster of the revision, named <namespace>/<revision>. {{ route }} is the
+	// Knative Service's latest created revision, as in Flagger (the analyzer reads it: run.model).
 	knativeQueries = builtinQueries{
 		name:        "knative",
 		successRate: ` sum( rate( envoy_cluster_upstream_rq{ envoy_cluster_name=~"{{ namespace }}/{{ route }}", envoy_response_code!~"5.*" }[{{ interval }}] ) ) / sum( rate( envoy_cluster_upstream_rq{ envoy_cluster_name=~"{{ namespace }}/{{ route }}", }[{{ interval }}] ) ) * 100`,

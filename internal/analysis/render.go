@@ -23,7 +23,8 @@ type Model struct {
 	Service string
 	// Ingress is spec.ingressRef.name, or the target name.
 	Ingress string
-	// Route is spec.routeRef.name, or the target name.
+	// Route is spec.routeRef.name, or the target name; for a Knative Service target, the Service's
+	// latest created revision (set by the analyzer, which reads the Service), as in Flagger.
 	Route string
 	// Interval is the metric's window (metric interval, 1m by default).
 	Interval string

@@ -111,6 +111,7 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		a := analysis.New(configData, cfg.MetricsServer, cfg.Options.MeshProvider)
 		a.NoCrossNamespaceRefs = cfg.Options.NoCrossNamespaceRefs
 		a.AllowAmbientCredentials = cfg.EnableAmbientCredentials
+		a.Kube = c // the keptn metric provider's KeptnMetrics and Analyses
 		if o, ok := r.Metrics.(analysis.Observer); ok {
 			a.Observer = o
 		}

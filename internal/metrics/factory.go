@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
@@ -33,8 +35,8 @@ const defaultInterval = time.Minute
 
 // Options tunes a provider. The zero value gives Flagger's behaviour.
 type Options struct {
-	// Timeout bounds every call to the backend (connection, request and reading the answer).
-	// Zero means 5s.
+	// Timeout bounds every call to the backend (connection, request and reading the answer); for
+	// a keptn analysis, the whole wait for Keptn's result. Zero means 5s.
 	Timeout time.Duration
 	// Interval is the canary metric's interval. Providers whose queries need a time window take
 	// it from Interval like Flagger: datadog, dynatrace, splunk and cloudwatch look back
@@ -48,6 +50,10 @@ type Options struct {
 	// monitoring[-fips].<region>.amazonaws.com(.cn) or the region's monitoring VPC endpoints.
 	// False (the default): such a template is an error and nothing is sent anywhere.
 	AllowAmbientCredentials bool
+	// Kube is the controller's Kubernetes client, which the keptn provider reads KeptnMetrics and
+	// creates, reads and deletes Analyses with (in production the manager's client, reading
+	// through its cache). Nil: a keptn template is an error.
+	Kube client.Client
 
 	// ambientTestHost is a host:port that this package's tests let stand for the vendor's API
 	// (a loopback httptest server); production code never sets it.
@@ -98,7 +104,7 @@ func NewWithOptions(spec flaggerv1.MetricTemplateProvider, defaultAddress string
 	case TypeExternalMetrics:
 		return built(newExternalMetrics(spec, credentials, opts))
 	case TypeKeptn:
-		return nil, fmt.Errorf("%w: provider keptn is not supported", ErrUnsupportedProvider)
+		return built(newKeptn(spec, opts))
 	case "":
 		return nil, fmt.Errorf("%w: spec.provider.type is empty", ErrUnsupportedProvider)
 	default:

@@ -43,7 +43,6 @@ func TestNewChoosesByType(t *testing.T) {
 
 func TestNewRejectsUnknownTypes(t *testing.T) {
 	for typ, msg := range map[string]string{
-		"keptn":      "provider keptn is not supported",
 		"":           "spec.provider.type is empty",
 		"Prometheus": `unknown provider type "Prometheus"`,
 		"signoz":     `unknown provider type "signoz"`,

@@ -61,9 +61,9 @@ func (c *knativeController) Promote(ctx context.Context, cd *flaggerv1.Canary) e
 	if err != nil {
 		return err
 	}
-	latest := knativeStatus(ksvc, "latestCreatedRevisionName")
-	if latest == "" {
-		return fmt.Errorf("knative service %s.%s has no revision yet", ksvc.GetName(), ksvc.GetNamespace())
+	latest, err := latestRevision(ksvc)
+	if err != nil {
+		return err
 	}
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, flaggerv1.KnativePrimaryRevisionAnnotation, latest)
 	return c.f.client.Patch(ctx, ksvc, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(c.f.opts.FieldOwner))
@@ -75,11 +75,28 @@ func (c *knativeController) Revision(ctx context.Context, cd *flaggerv1.Canary) 
 	if err != nil {
 		return "", err
 	}
+	return latestRevision(ksvc)
+}
+
+// latestRevision is the Knative Service's latest created revision: the release under analysis.
+func latestRevision(ksvc *unstructured.Unstructured) (string, error) {
 	latest := knativeStatus(ksvc, "latestCreatedRevisionName")
 	if latest == "" {
 		return "", fmt.Errorf("knative service %s.%s has no revision yet", ksvc.GetName(), ksvc.GetNamespace())
 	}
 	return latest, nil
+}
+
+// KnativeLatestRevision reads a canary's Knative Service target through reader (in production the
+// manager's cache) and returns its latest created revision, the release under analysis; the
+// builtin Knative metric queries select its Envoy cluster ({{ route }}).
+func KnativeLatestRevision(ctx context.Context, reader client.Reader, cd *flaggerv1.Canary) (string, error) {
+	ksvc := &unstructured.Unstructured{}
+	ksvc.SetGroupVersionKind(knativeServiceGVK)
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: cd.Spec.TargetRef.Name}, ksvc); err != nil {
+		return "", err
+	}
+	return latestRevision(ksvc)
 }
 
 func (c *knativeController) TrackedConfigs(context.Context, *flaggerv1.Canary) (map[string]string, error) {
