@@ -250,11 +250,9 @@ func (w weightedObject) setRoutes(ctx context.Context, c client.Client, owner st
 	if err := edgeCheckWeights(primaryWeight, canaryWeight); err != nil {
 		return fmt.Errorf("%s %s.%s: %w", w.gvk.Kind, cd.GetServiceName(), cd.Namespace, err)
 	}
-	labels, err := apexLabels(ctx, w.selector, cd)
-	if err != nil {
-		return err
-	}
-	return edgeUpsert(ctx, c, owner, cd, w.gvk, cd.GetServiceName(), labels, func(existing *unstructured.Unstructured) (map[string]any, error) {
+	// No labels added: reconcile has, and setting the weights must work without the target (the
+	// selector reads it), to send the traffic back to the primary when the target is gone.
+	return edgeUpsert(ctx, c, owner, cd, w.gvk, cd.GetServiceName(), nil, func(existing *unstructured.Unstructured) (map[string]any, error) {
 		if existing == nil {
 			return nil, fmt.Errorf("%s %s.%s not found: the router has not reconciled it yet", w.gvk.Kind, cd.GetServiceName(), cd.Namespace)
 		}

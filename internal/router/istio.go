@@ -269,9 +269,14 @@ func (r *IstioRouter) reconcileDestinationRule(ctx context.Context, cd *flaggerv
 // nothing controls is taken over: its spec is saved in the original-configuration annotation first.
 func (r *IstioRouter) writeVirtualService(ctx context.Context, cd *flaggerv1.Canary, k *istioConfig, mustExist bool,
 	routes func(*istionetv1.VirtualService) istioRoutes) error {
-	labels, err := apexLabels(ctx, r.selector, cd)
-	if err != nil {
-		return err
+	// SetRoutes (mustExist) adds no labels: Reconcile has, and it must work without the target
+	// (the selector reads it), to send the traffic back to the primary when the target is gone.
+	var labels map[string]string
+	var err error
+	if !mustExist {
+		if labels, err = apexLabels(ctx, r.selector, cd); err != nil {
+			return err
+		}
 	}
 	vs := &istionetv1.VirtualService{}
 	err = r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: k.apex}, vs)

@@ -322,3 +322,39 @@ func TestAPISIXRouteCopyWritesWebsocket(t *testing.T) {
 		})
 	}
 }
+
+// TestSetRoutesNeedsNoTarget: the labels read the target's selector label, but setting the weights
+// must not: when the target is deleted during an analysis the traffic goes back to the primary.
+func TestSetRoutesNeedsNoTarget(t *testing.T) {
+	for _, tc := range []struct {
+		provider string
+		router   func(c client.Client, o Options) Interface
+	}{
+		{"istio", func(c client.Client, o Options) Interface { return NewIstio(c, o) }},
+		{"contour", func(c client.Client, o Options) Interface { return NewContour(c, o) }},
+		{"traefik", func(c client.Client, o Options) Interface { return NewTraefik(c, o) }},
+	} {
+		t.Run(tc.provider, func(t *testing.T) {
+			e := newRouterEnv(t)
+			ctx := context.Background()
+			cd := e.createCanary(t, testCanary(tc.provider))
+			r := tc.router(e.c, objectsOptions(t, e))
+			if err := r.Reconcile(ctx, cd); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.SetRoutes(ctx, cd, 50, 50, false); err != nil {
+				t.Fatal(err)
+			}
+			dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: e.ns}}
+			if err := e.c.Delete(ctx, dep); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.SetRoutes(ctx, cd, 100, 0, false); err != nil {
+				t.Fatalf("SetRoutes without the target: %v", err)
+			}
+			if p, c, _, err := r.GetRoutes(ctx, cd); err != nil || p != 100 || c != 0 {
+				t.Errorf("GetRoutes = %d/%d (%v), want 100/0", p, c, err)
+			}
+		})
+	}
+}
