@@ -26,7 +26,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -328,10 +327,6 @@ func (r *IstioRouter) writeVirtualService(ctx context.Context, cd *flaggerv1.Can
 // absent weight and weight 0 are the same to proto.Equal, so a VirtualService written without the
 // zeros (by an earlier Pennant) is not rewritten for them alone.
 func (r *IstioRouter) writeWithZeroWeights(ctx context.Context, vs *istionetv1.VirtualService, create bool) error {
-	gvk, err := apiutil.GVKForObject(vs, r.client.Scheme())
-	if err != nil {
-		return err
-	}
 	raw, err := json.Marshal(vs)
 	if err != nil {
 		return err
@@ -341,7 +336,7 @@ func (r *IstioRouter) writeWithZeroWeights(ctx context.Context, vs *istionetv1.V
 	if err := utiljson.Unmarshal(raw, &u.Object); err != nil {
 		return err
 	}
-	u.SetGroupVersionKind(gvk)
+	u.SetGroupVersionKind(istioVirtualServiceGVK)
 	istioExplicitZeroWeights(u.Object)
 	if create {
 		return r.client.Create(ctx, u, r.owner)

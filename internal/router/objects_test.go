@@ -119,11 +119,6 @@ func objectsAssertUnchanged(t *testing.T, e *routerEnv, what string, objs ...*un
 	}
 }
 
-var (
-	istioVirtualServiceGVK  = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "VirtualService"}
-	istioDestinationRuleGVK = schema.GroupVersionKind{Group: "networking.istio.io", Version: "v1", Kind: "DestinationRule"}
-)
-
 func TestIstioObjectsAsFlagger(t *testing.T) {
 	e := newRouterEnv(t)
 	ctx := context.Background()
