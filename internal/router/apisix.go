@@ -127,6 +127,10 @@ func (r *APISIXRouter) apply(ctx context.Context, cd *flaggerv1.Canary, weights 
 		h := runtime.DeepCopyJSON(httpRoute)
 		h["priority"] = int64(apisixCanaryPriority)
 		h["backends"] = []any{primaryBackend, canaryBackend}
+		if _, ok := h["websocket"]; !ok {
+			// Flagger's ApisixRoute type always writes websocket; false unless the original sets it.
+			h["websocket"] = false
+		}
 		s := runtime.DeepCopyJSON(spec)
 		s["http"] = []any{h}
 		if err := unstructured.SetNestedMap(route.Object, s, "spec"); err != nil {

@@ -96,6 +96,7 @@ func apisixRouteNames(t *testing.T, e *routerEnv) []string {
 func apisixWantSpec(primary, canary int64) map[string]any {
 	h := apisixMethodRoute()
 	h["priority"] = int64(10000)
+	h["websocket"] = false // Flagger's ApisixRoute type always writes it
 	h["backends"] = []any{
 		map[string]any{"serviceName": "podinfo-primary", "servicePort": int64(9898), "resolveGranularity": "service", "weight": primary},
 		map[string]any{"serviceName": "podinfo-canary", "servicePort": int64(9898), "resolveGranularity": "service", "weight": canary},

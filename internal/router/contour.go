@@ -39,6 +39,7 @@ type ContourRouter struct {
 	client       client.Client
 	owner        string
 	ingressClass string
+	selector     SelectorFunc
 }
 
 var (
@@ -48,7 +49,7 @@ var (
 
 // NewContour returns the Contour router; o.IngressClass becomes the HTTPProxy ingressClassName.
 func NewContour(c client.Client, o Options) *ContourRouter {
-	return &ContourRouter{client: c, owner: o.FieldOwner, ingressClass: o.IngressClass}
+	return &ContourRouter{client: c, owner: o.FieldOwner, ingressClass: o.IngressClass, selector: o.Selector}
 }
 
 // Validate rejects matches, timeouts and retry policies an HTTPProxy cannot express.
@@ -123,9 +124,11 @@ type (
 		RetriableStatusCodes []int64  `json:"retriableStatusCodes,omitempty"`
 	}
 	contourService struct {
-		Name                 string                `json:"name"`
-		Port                 int64                 `json:"port"`
-		Weight               int64                 `json:"weight"`
+		Name string `json:"name"`
+		Port int64  `json:"port"`
+		// Weight 0 is left out, as Flagger does: Contour gives a service without a weight none of
+		// the traffic when another service of the route has one.
+		Weight               int64                 `json:"weight,omitempty"`
 		RequestHeadersPolicy *contourHeadersPolicy `json:"requestHeadersPolicy,omitempty"`
 	}
 	contourHeadersPolicy struct {
@@ -404,5 +407,5 @@ func contourWeights(proxy *unstructured.Unstructured, cd *flaggerv1.Canary) (pri
 
 // object is the HTTPProxy, whose spec carries the weights.
 func (r *ContourRouter) object() weightedObject {
-	return weightedObject{gvk: contourHTTPProxyGVK, spec: r.spec, weights: contourWeights}
+	return weightedObject{gvk: contourHTTPProxyGVK, selector: r.selector, spec: r.spec, weights: contourWeights}
 }

@@ -55,8 +55,9 @@ func TestContourRouterCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo")
-	edgeTestSpec(t, e, proxy, fmt.Sprintf(contourTestProxy, 100, 0))
+	edgeTestSpecOmitZero(t, e, proxy, fmt.Sprintf(contourTestProxy, 100, 0))
 	edgeTestGenerated(t, proxy, cd)
+	edgeTestLabels(t, proxy, cd.Spec.Service.Apex.Labels)
 	edgeTestRoutes(t, r, cd, 100, 0)
 	if err := r.Reconcile(ctx, cd); err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestContourRouterCanary(t *testing.T) {
 			t.Fatalf("weight %d: %v", w, err)
 		}
 		got := edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo")
-		edgeTestSpec(t, e, got, fmt.Sprintf(contourTestProxy, 100-w, w))
+		edgeTestSpecOmitZero(t, e, got, fmt.Sprintf(contourTestProxy, 100-w, w))
 		edgeTestRoutes(t, r, cd, 100-w, w)
 		if w == 30 {
 			if err := r.Reconcile(ctx, cd); err != nil {
@@ -86,7 +87,7 @@ func TestContourRouterCanary(t *testing.T) {
 	if err := r.SetRoutes(ctx, cd, 100, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	edgeTestSpec(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), fmt.Sprintf(contourTestProxy, 100, 0))
+	edgeTestSpecOmitZero(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), fmt.Sprintf(contourTestProxy, 100, 0))
 	edgeTestRoutes(t, r, cd, 100, 0)
 
 	// A service port change is reconciled, weights kept.
@@ -98,7 +99,7 @@ func TestContourRouterCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.ReplaceAll(fmt.Sprintf(contourTestProxy, 60, 40), "9898", "8080")
-	edgeTestSpec(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want)
+	edgeTestSpecOmitZero(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want)
 }
 
 // TestContourRouterABTesting routes two A/B matches (header exact, header regex and query
@@ -143,19 +144,19 @@ routes:
   - queryParameter: {name: beta, exact: "1"}` + fmt.Sprintf(services, p, c) + `
 - conditions: [{prefix: /api}]` + fmt.Sprintf(services, 100, 0)
 	}
-	edgeTestSpec(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want(100, 0))
+	edgeTestSpecOmitZero(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want(100, 0))
 	edgeTestRoutes(t, r, cd, 100, 0)
 
 	if err := r.SetRoutes(ctx, cd, 0, 100, false); err != nil {
 		t.Fatal(err)
 	}
-	edgeTestSpec(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want(0, 100))
+	edgeTestSpecOmitZero(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want(0, 100))
 	edgeTestRoutes(t, r, cd, 0, 100)
 
 	if err := r.SetRoutes(ctx, cd, 100, 0, false); err != nil {
 		t.Fatal(err)
 	}
-	edgeTestSpec(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want(100, 0))
+	edgeTestSpecOmitZero(t, e, edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo"), want(100, 0))
 }
 
 // TestContourRouterTakeOver checks that an HTTPProxy created by hand is taken over (its virtual
@@ -179,7 +180,7 @@ routes:
 		t.Fatal(err)
 	}
 	proxy := edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo")
-	edgeTestSpec(t, e, proxy, `
+	edgeTestSpecOmitZero(t, e, proxy, `
 virtualhost: {fqdn: app.example.com}
 routes:
 - conditions: [{prefix: /}]
@@ -212,7 +213,7 @@ routes:
 		t.Fatal(err)
 	}
 	restored := edgeTestGet(t, e, contourHTTPProxyGVK, "podinfo")
-	edgeTestSpec(t, e, restored, original)
+	edgeTestSpecOmitZero(t, e, restored, original)
 	if refs := restored.GetOwnerReferences(); len(refs) != 0 {
 		t.Errorf("owner references after Finalize: %v", refs)
 	}

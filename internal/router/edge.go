@@ -31,11 +31,11 @@ func edgeGet(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, 
 }
 
 // edgeUpsert creates or updates the generated object ref of the canary with upsert: build receives
-// the existing object (nil when there is none) and returns the desired spec. An object that
-// existed without a controller is taken over: its spec is kept in OriginalConfigAnnotation for
-// Finalize.
+// the existing object (nil when there is none) and returns the desired spec; labels are added to
+// the object's. An object that existed without a controller is taken over: its spec is kept in
+// OriginalConfigAnnotation for Finalize.
 func edgeUpsert(ctx context.Context, c client.Client, owner string, cd *flaggerv1.Canary, gvk schema.GroupVersionKind, name string,
-	build func(existing *unstructured.Unstructured) (map[string]any, error),
+	labels map[string]string, build func(existing *unstructured.Unstructured) (map[string]any, error),
 ) error {
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(gvk)
@@ -56,7 +56,11 @@ func edgeUpsert(ctx context.Context, c client.Client, owner string, cd *flaggerv
 			}
 		}
 		obj.Object["spec"] = spec
-		setGenerated(obj, cd)
+		stampGenerated(obj, cd, labels)
+		if len(obj.GetLabels()) == 0 {
+			// An empty map would differ from the stored object, which has none.
+			obj.SetLabels(nil)
+		}
 		return nil
 	})
 }
@@ -216,6 +220,8 @@ func edgeSortedKeys(m map[string]flaggerv1.StringMatch) []string {
 // and canary weights: Gloo's RouteTable, Contour's HTTPProxy, Traefik's TraefikService.
 type weightedObject struct {
 	gvk schema.GroupVersionKind
+	// selector is the target's selector label, for the object's labels (see apexLabels).
+	selector SelectorFunc
 	// spec builds the desired spec for the weights, from the existing object when there is one.
 	spec func(cd *flaggerv1.Canary, primaryWeight, canaryWeight int, existing *unstructured.Unstructured) (map[string]any, error)
 	// weights reads the weights of an object.
@@ -224,7 +230,11 @@ type weightedObject struct {
 
 // reconcile creates or updates the object, keeping its current weights (100/0 for a new one).
 func (w weightedObject) reconcile(ctx context.Context, c client.Client, owner string, cd *flaggerv1.Canary) error {
-	return edgeUpsert(ctx, c, owner, cd, w.gvk, cd.GetServiceName(), func(existing *unstructured.Unstructured) (map[string]any, error) {
+	labels, err := apexLabels(ctx, w.selector, cd)
+	if err != nil {
+		return err
+	}
+	return edgeUpsert(ctx, c, owner, cd, w.gvk, cd.GetServiceName(), labels, func(existing *unstructured.Unstructured) (map[string]any, error) {
 		primaryWeight, canaryWeight := 100, 0
 		if existing != nil {
 			if p, c, err := w.weights(existing, cd); err == nil {
@@ -240,7 +250,9 @@ func (w weightedObject) setRoutes(ctx context.Context, c client.Client, owner st
 	if err := edgeCheckWeights(primaryWeight, canaryWeight); err != nil {
 		return fmt.Errorf("%s %s.%s: %w", w.gvk.Kind, cd.GetServiceName(), cd.Namespace, err)
 	}
-	return edgeUpsert(ctx, c, owner, cd, w.gvk, cd.GetServiceName(), func(existing *unstructured.Unstructured) (map[string]any, error) {
+	// No labels added: reconcile has, and setting the weights must work without the target (the
+	// selector reads it), to send the traffic back to the primary when the target is gone.
+	return edgeUpsert(ctx, c, owner, cd, w.gvk, cd.GetServiceName(), nil, func(existing *unstructured.Unstructured) (map[string]any, error) {
 		if existing == nil {
 			return nil, fmt.Errorf("%s %s.%s not found: the router has not reconciled it yet", w.gvk.Kind, cd.GetServiceName(), cd.Namespace)
 		}

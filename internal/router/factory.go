@@ -12,7 +12,8 @@ import (
 type Registry map[string]Interface
 
 // NewRegistry returns the routers of every provider Pennant supports, reading through c (the
-// manager's cache). selector gives App Mesh the target's selector label.
+// manager's cache). selector is the target's selector label: App Mesh's VirtualNodes, Gloo's
+// Upstreams and the labels of the routing objects use it.
 func NewRegistry(c client.Client, o Options, selector SelectorFunc) Registry {
 	return NewRegistryOn(c, c, o, selector)
 }
@@ -21,6 +22,7 @@ func NewRegistry(c client.Client, o Options, selector SelectorFunc) Registry {
 // (-kubeconfig-service-mesh): the routers for which OnMeshCluster holds use mesh, the Ingress and
 // Knative routers kube, as Flagger's do.
 func NewRegistryOn(kube, mesh client.Client, o Options, selector SelectorFunc) Registry {
+	o.Selector = selector
 	return Registry{
 		"kubernetes":         Nop{},
 		"istio":              NewIstio(mesh, o),

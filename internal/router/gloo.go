@@ -32,8 +32,9 @@ var glooUpstreamNotCopied = []string{
 // GlooRouter is the gloo provider (Gloo Edge). It generates, in the canary's namespace:
 //
 //   - the Upstreams <ns>-<svc>-primaryupstream-<port> and <ns>-<svc>-canaryupstream-<port>: kube
-//     upstreams of the <svc>-primary and <svc>-canary Services on spec.service.port, carrying the
-//     configuration (TLS, circuit breakers, connection and load balancer settings...) of the
+//     upstreams of the <svc>-primary and <svc>-canary Services on spec.service.port, selecting the
+//     pods those Services select (kube.selector <label>: <value>-primary and <label>: <value>, as
+//     Flagger copies the Services' selectors), carrying the configuration (TLS, circuit breakers, connection and load balancer settings...) of the
 //     Upstream named by spec.upstreamRef, if any;
 //   - the RouteTable <svc>, which a VirtualService delegates to: one route sending the traffic
 //     matched by spec.service.match (by default everything under the parent's path) to both
@@ -42,8 +43,9 @@ var glooUpstreamNotCopied = []string{
 //
 // Upstream names keep Flagger's scheme, which the builtin Gloo metric queries rely on.
 type GlooRouter struct {
-	client client.Client
-	owner  string
+	client   client.Client
+	owner    string
+	selector SelectorFunc
 }
 
 var (
@@ -53,7 +55,7 @@ var (
 
 // NewGloo returns the Gloo Edge router.
 func NewGloo(c client.Client, o Options) *GlooRouter {
-	return &GlooRouter{client: c, owner: o.FieldOwner}
+	return &GlooRouter{client: c, owner: o.FieldOwner, selector: o.Selector}
 }
 
 // glooUpstreamNames returns the names of the generated primary and canary Upstreams.
@@ -100,9 +102,17 @@ func (r *GlooRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error 
 	); err != nil {
 		return err
 	}
-	for _, u := range []struct{ name, service string }{{primaryUpstream, primarySvc}, {canaryUpstream, canarySvc}} {
-		err := edgeUpsert(ctx, r.client, r.owner, cd, glooUpstreamGVK, u.name, func(existing *unstructured.Unstructured) (map[string]any, error) {
-			return glooUpstreamSpec(cd, u.service, config, existing), nil
+	primaryPods, canaryPods, err := r.podSelectors(ctx, cd)
+	if err != nil {
+		return err
+	}
+	for _, u := range []struct {
+		name, service string
+		pods          map[string]any
+	}{{primaryUpstream, primarySvc, primaryPods}, {canaryUpstream, canarySvc, canaryPods}} {
+		// No labels: Flagger puts the apex labels on the RouteTable only.
+		err := edgeUpsert(ctx, r.client, r.owner, cd, glooUpstreamGVK, u.name, nil, func(existing *unstructured.Unstructured) (map[string]any, error) {
+			return glooUpstreamSpec(cd, u.service, u.pods, config, existing), nil
 		})
 		if err != nil {
 			return err
@@ -133,6 +143,19 @@ func (r *GlooRouter) Finalize(ctx context.Context, cd *flaggerv1.Canary) error {
 	return nil
 }
 
+// podSelectors are the kube.selector of the primary and canary Upstreams: the selectors of the
+// <svc>-primary and <svc>-canary Services. nil without a SelectorFunc.
+func (r *GlooRouter) podSelectors(ctx context.Context, cd *flaggerv1.Canary) (primary, canary map[string]any, err error) {
+	if r.selector == nil {
+		return nil, nil, nil
+	}
+	label, value, _, err := r.selector(ctx, cd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return map[string]any{label: value + "-primary"}, map[string]any{label: value}, nil
+}
+
 // upstreamConfig returns the spec of the spec.upstreamRef Upstream (nil without a ref). The ref
 // may point to another namespace and defaults to the canary's.
 func (r *GlooRouter) upstreamConfig(ctx context.Context, cd *flaggerv1.Canary) (map[string]any, error) {
@@ -155,9 +178,10 @@ func (r *GlooRouter) upstreamConfig(ctx context.Context, cd *flaggerv1.Canary) (
 	return spec, nil
 }
 
-// glooUpstreamSpec is a kube upstream of service on the canary port with the configuration copied
-// from config. What Gloo's function discovery adds to an existing upstream is kept.
-func glooUpstreamSpec(cd *flaggerv1.Canary, service string, config map[string]any, existing *unstructured.Unstructured) map[string]any {
+// glooUpstreamSpec is a kube upstream of service on the canary port, selecting pods (when not nil),
+// with the configuration copied from config. What Gloo's function discovery adds to an existing
+// upstream is kept.
+func glooUpstreamSpec(cd *flaggerv1.Canary, service string, pods, config map[string]any, existing *unstructured.Unstructured) map[string]any {
 	spec := map[string]any{}
 	if config != nil {
 		spec = runtime.DeepCopyJSON(config)
@@ -169,6 +193,9 @@ func glooUpstreamSpec(cd *flaggerv1.Canary, service string, config map[string]an
 		"serviceName":      service,
 		"serviceNamespace": cd.Namespace,
 		"servicePort":      int64(cd.Spec.Service.Port),
+	}
+	if pods != nil {
+		kube["selector"] = pods
 	}
 	if existing != nil {
 		if v, ok, _ := unstructured.NestedFieldCopy(existing.Object, "spec", "kube", "serviceSpec"); ok {
@@ -214,7 +241,8 @@ type (
 	}
 	glooWeightedDestination struct {
 		Destination glooDestination `json:"destination"`
-		Weight      int64           `json:"weight"`
+		// Weight 0 is left out, as Flagger writes it (an unset weight is 0 to Gloo's API).
+		Weight int64 `json:"weight,omitempty"`
 	}
 	glooDestination struct {
 		Upstream glooResourceRef `json:"upstream"`
@@ -400,5 +428,5 @@ type edgeRef struct {
 
 // object is the RouteTable, whose routes carry the weights.
 func (r *GlooRouter) object() weightedObject {
-	return weightedObject{gvk: glooRouteTableGVK, spec: glooRouteTableSpec, weights: glooWeights}
+	return weightedObject{gvk: glooRouteTableGVK, selector: r.selector, spec: glooRouteTableSpec, weights: glooWeights}
 }

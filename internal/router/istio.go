@@ -22,7 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -62,8 +64,9 @@ const (
 // in the flagger.kubernetes.io/original-configuration annotation and restored by Finalize.
 // Objects controlled by anything else are never touched.
 type IstioRouter struct {
-	client client.Client
-	owner  client.FieldOwner
+	client   client.Client
+	owner    client.FieldOwner
+	selector SelectorFunc
 }
 
 var (
@@ -73,7 +76,7 @@ var (
 
 // NewIstio returns the Istio router; c must know the networking.istio.io/v1 kinds.
 func NewIstio(c client.Client, o Options) *IstioRouter {
-	return &IstioRouter{client: c, owner: client.FieldOwner(o.FieldOwner)}
+	return &IstioRouter{client: c, owner: client.FieldOwner(o.FieldOwner), selector: o.Selector}
 }
 
 // Validate rejects a canary spec the Istio router cannot express.
@@ -234,7 +237,7 @@ func (r *IstioRouter) reconcileDestinationRule(ctx context.Context, cd *flaggerv
 	case apierrors.IsNotFound(err):
 		dr = &istionetv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: host, Namespace: cd.Namespace}}
 		istioSetSpec(&dr.Spec, desired)
-		setGenerated(dr, cd)
+		stampGenerated(dr, cd, nil)
 		if err := r.client.Create(ctx, dr, r.owner); err != nil {
 			return fmt.Errorf("DestinationRule %s.%s create error: %w", host, cd.Namespace, err)
 		}
@@ -246,7 +249,7 @@ func (r *IstioRouter) reconcileDestinationRule(ctx context.Context, cd *flaggerv
 		return istioForeign("DestinationRule", dr, cd, ref)
 	}
 	before := dr.ObjectMeta.DeepCopy()
-	setGenerated(dr, cd)
+	stampGenerated(dr, cd, nil)
 	specChanged := !proto.Equal(&dr.Spec, desired)
 	if !specChanged && istioSameMetadata(before, &dr.ObjectMeta) {
 		return nil
@@ -265,16 +268,25 @@ func (r *IstioRouter) reconcileDestinationRule(ctx context.Context, cd *flaggerv
 // nothing controls is taken over: its spec is saved in the original-configuration annotation first.
 func (r *IstioRouter) writeVirtualService(ctx context.Context, cd *flaggerv1.Canary, k *istioConfig, mustExist bool,
 	routes func(*istionetv1.VirtualService) istioRoutes) error {
+	// SetRoutes (mustExist) adds no labels: Reconcile has, and it must work without the target
+	// (the selector reads it), to send the traffic back to the primary when the target is gone.
+	var labels map[string]string
+	var err error
+	if !mustExist {
+		if labels, err = apexLabels(ctx, r.selector, cd); err != nil {
+			return err
+		}
+	}
 	vs := &istionetv1.VirtualService{}
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: k.apex}, vs)
+	err = r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: k.apex}, vs)
 	switch {
 	case apierrors.IsNotFound(err) && mustExist:
 		return fmt.Errorf("VirtualService %s.%s not found: the router has not been reconciled", k.apex, cd.Namespace)
 	case apierrors.IsNotFound(err):
 		vs = &istionetv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: k.apex, Namespace: cd.Namespace}}
 		istioSetSpec(&vs.Spec, k.virtualService(routes(nil)))
-		setGenerated(vs, cd)
-		if err := r.client.Create(ctx, vs, r.owner); err != nil {
+		stampGenerated(vs, cd, labels)
+		if err := r.writeWithZeroWeights(ctx, vs, true); err != nil {
 			return fmt.Errorf("VirtualService %s.%s create error: %w", k.apex, cd.Namespace, err)
 		}
 		return nil
@@ -295,7 +307,7 @@ func (r *IstioRouter) writeVirtualService(ctx context.Context, cd *flaggerv1.Can
 			vs.SetAnnotations(merge(vs.Annotations, map[string]string{OriginalConfigAnnotation: string(original)}))
 		}
 	}
-	setGenerated(vs, cd)
+	stampGenerated(vs, cd, labels)
 	specChanged := !proto.Equal(&vs.Spec, desired)
 	if !specChanged && istioSameMetadata(before, &vs.ObjectMeta) {
 		return nil
@@ -303,10 +315,55 @@ func (r *IstioRouter) writeVirtualService(ctx context.Context, cd *flaggerv1.Can
 	if specChanged {
 		istioSetSpec(&vs.Spec, desired)
 	}
-	if err := r.client.Update(ctx, vs, r.owner); err != nil {
+	if err := r.writeWithZeroWeights(ctx, vs, false); err != nil {
 		return fmt.Errorf("VirtualService %s.%s update error: %w", k.apex, cd.Namespace, err)
 	}
 	return nil
+}
+
+// writeWithZeroWeights creates or updates a VirtualService with every route destination's weight
+// written, 0 included, as Flagger writes them. The protobuf JSON of Istio's Go types leaves zero
+// weights out; the object is sent as unstructured JSON with them put back. Reading is unchanged: an
+// absent weight and weight 0 are the same to proto.Equal, so a VirtualService written without the
+// zeros (by an earlier Pennant) is not rewritten for them alone.
+func (r *IstioRouter) writeWithZeroWeights(ctx context.Context, vs *istionetv1.VirtualService, create bool) error {
+	raw, err := json.Marshal(vs)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{}
+	// k8s.io/apimachinery's json keeps integers int64, as unstructured objects want them.
+	if err := utiljson.Unmarshal(raw, &u.Object); err != nil {
+		return err
+	}
+	u.SetGroupVersionKind(istioVirtualServiceGVK)
+	istioExplicitZeroWeights(u.Object)
+	if create {
+		return r.client.Create(ctx, u, r.owner)
+	}
+	return r.client.Update(ctx, u, r.owner)
+}
+
+// istioExplicitZeroWeights sets weight: 0 on the destinations of the HTTP, TCP and TLS routes of a
+// VirtualService (as unstructured) that have none.
+func istioExplicitZeroWeights(obj map[string]any) {
+	for _, kind := range []string{"http", "tcp", "tls"} {
+		routes, _, _ := unstructured.NestedSlice(obj, "spec", kind)
+		for _, route := range routes {
+			rm, _ := route.(map[string]any)
+			dests, _ := rm["route"].([]any)
+			for _, d := range dests {
+				if dm, ok := d.(map[string]any); ok {
+					if _, set := dm["weight"]; !set {
+						dm["weight"] = int64(0)
+					}
+				}
+			}
+		}
+		if len(routes) > 0 {
+			_ = unstructured.SetNestedSlice(obj, routes, "spec", kind)
+		}
+	}
 }
 
 func istioSameMetadata(a, b *metav1.ObjectMeta) bool {

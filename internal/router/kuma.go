@@ -39,15 +39,16 @@ var kumaTrafficRouteGVK = schema.GroupVersionKind{Group: "kuma.io", Version: "v1
 // is a service of another namespace belongs to another canary and is refused. Canary weights only:
 // no A/B, blue/green mirroring or session affinity.
 type KumaRouter struct {
-	client client.Client
-	owner  string
+	client   client.Client
+	owner    string
+	selector SelectorFunc
 }
 
 var _ Interface = (*KumaRouter)(nil)
 
 // NewKuma returns the Kuma TrafficRoute router.
 func NewKuma(c client.Client, o Options) *KumaRouter {
-	return &KumaRouter{client: c, owner: o.FieldOwner}
+	return &KumaRouter{client: c, owner: o.FieldOwner, selector: o.Selector}
 }
 
 func (r *KumaRouter) trafficRoute(cd *flaggerv1.Canary) *unstructured.Unstructured {
@@ -71,6 +72,10 @@ func kumaMesh(cd *flaggerv1.Canary) string {
 // between the primary and the canary (a new one sends everything to the primary).
 func (r *KumaRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error {
 	apex, primary, canary := cd.GetServiceNames()
+	labels, err := apexLabels(ctx, r.selector, cd)
+	if err != nil {
+		return err
+	}
 	tr := r.trafficRoute(cd)
 	return upsert(ctx, r.client, r.owner, cd, tr, func(existing bool) error {
 		primaryWeight, canaryWeight := 100, 0
@@ -82,7 +87,7 @@ func (r *KumaRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error 
 				primaryWeight, canaryWeight = p, c
 			}
 		}
-		r.stamp(tr, cd)
+		r.stamp(tr, cd, labels)
 		tr.Object["mesh"] = kumaMesh(cd)
 		spec, _, err := unstructured.NestedMap(tr.Object, "spec")
 		if err != nil || spec == nil {
@@ -95,10 +100,11 @@ func (r *KumaRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error 
 	})
 }
 
-// stamp sets the generated labels and annotations (without an owner reference). Like Flagger, a canary
-// without apex annotations gets the annotation "<port>.service.kuma.io: http" on its TrafficRoute.
-func (r *KumaRouter) stamp(tr *unstructured.Unstructured, cd *flaggerv1.Canary) {
-	labels, annotations := generatedMetadata(cd)
+// stamp sets the labels (apexLabels) and the generated annotations (without an owner reference).
+// Like Flagger, a canary without apex annotations gets the annotation "<port>.service.kuma.io: http"
+// on its TrafficRoute.
+func (r *KumaRouter) stamp(tr *unstructured.Unstructured, cd *flaggerv1.Canary, labels map[string]string) {
+	_, annotations := generatedMetadata(cd)
 	if cd.Spec.Service.Apex == nil || cd.Spec.Service.Apex.Annotations == nil {
 		annotations[fmt.Sprintf("%d.service.kuma.io", cd.Spec.Service.Port)] = "http"
 	}

@@ -21,8 +21,9 @@ var traefikServiceGVK = schema.GroupVersionKind{Group: "traefik.io", Version: "v
 // case of the canary once it is scaled down. Traefik cannot match requests, so A/B testing is
 // refused.
 type TraefikRouter struct {
-	client client.Client
-	owner  string
+	client   client.Client
+	owner    string
+	selector SelectorFunc
 }
 
 var (
@@ -32,7 +33,7 @@ var (
 
 // NewTraefik returns the Traefik router.
 func NewTraefik(c client.Client, o Options) *TraefikRouter {
-	return &TraefikRouter{client: c, owner: o.FieldOwner}
+	return &TraefikRouter{client: c, owner: o.FieldOwner, selector: o.Selector}
 }
 
 // Validate refuses A/B testing: a TraefikService splits all traffic by weight, so the matched
@@ -123,5 +124,5 @@ func traefikWeights(ts *unstructured.Unstructured, cd *flaggerv1.Canary) (primar
 
 // object is the TraefikService, whose spec carries the weights.
 func (r *TraefikRouter) object() weightedObject {
-	return weightedObject{gvk: traefikServiceGVK, spec: traefikSpec, weights: traefikWeights}
+	return weightedObject{gvk: traefikServiceGVK, selector: r.selector, spec: traefikSpec, weights: traefikWeights}
 }

@@ -40,6 +40,7 @@ func TestTraefikRouterCanary(t *testing.T) {
 	ts := edgeTestGet(t, e, traefikServiceGVK, "podinfo")
 	edgeTestSpec(t, e, ts, traefikTestPrimaryOnly)
 	edgeTestGenerated(t, ts, cd)
+	edgeTestLabels(t, ts, cd.Spec.Service.Apex.Labels)
 	edgeTestRoutes(t, r, cd, 100, 0)
 	if err := r.Reconcile(ctx, cd); err != nil {
 		t.Fatal(err)

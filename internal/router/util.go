@@ -33,6 +33,10 @@ type Options struct {
 	IngressAnnotationsPrefix string
 	// IngressClass is -ingress-class (Contour HTTPProxy ingressClassName).
 	IngressClass string
+	// Selector reports the target's selector label and value (workload.Factory.Selector; NewRegistry
+	// sets it). The routing objects that stand for the apex Service carry the selector label, and
+	// Gloo's Upstreams select pods with it. Without one (unit tests) neither is written.
+	Selector SelectorFunc
 }
 
 // InvalidSpecError is a canary spec the router cannot work with (e.g. a missing ingressRef); it is
@@ -78,10 +82,36 @@ func generatedMetadata(cd *flaggerv1.Canary) (labels, annotations map[string]str
 
 // setGenerated stamps generated metadata and the canary's owner reference on an object.
 func setGenerated(obj client.Object, cd *flaggerv1.Canary) {
-	labels, annotations := generatedMetadata(cd)
+	labels, _ := generatedMetadata(cd)
+	stampGenerated(obj, cd, labels)
+}
+
+// stampGenerated adds labels, the Flux and Helm drift annotations (with the apex annotations) and
+// the canary's owner reference to an object. Labels are added, never removed: a label someone else
+// put on the object stays.
+func stampGenerated(obj client.Object, cd *flaggerv1.Canary, labels map[string]string) {
+	_, annotations := generatedMetadata(cd)
 	obj.SetLabels(merge(obj.GetLabels(), labels))
 	obj.SetAnnotations(merge(obj.GetAnnotations(), annotations))
 	setOwner(obj, cd)
+}
+
+// apexLabels are the labels of the routing object that stands for the apex Service (Istio's
+// VirtualService, Gloo's RouteTable, Contour's HTTPProxy, the TraefikService, Kuma's TrafficRoute):
+// those of the apex Service itself, spec.service.apex.labels plus the target's selector label set
+// to the apex name (app: podinfo). Flagger puts the same there. The objects behind the primary and
+// canary Services (DestinationRules, Gloo Upstreams) get no labels, as in Flagger.
+func apexLabels(ctx context.Context, selector SelectorFunc, cd *flaggerv1.Canary) (map[string]string, error) {
+	labels, _ := generatedMetadata(cd)
+	if selector == nil {
+		return labels, nil
+	}
+	label, _, _, err := selector(ctx, cd)
+	if err != nil {
+		return nil, err
+	}
+	labels[label] = cd.GetServiceName()
+	return labels, nil
 }
 
 // setOwner makes the canary the controller of obj, keeping other (non-controller) owners.
