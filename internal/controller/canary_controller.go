@@ -361,7 +361,7 @@ func (r *CanaryReconciler) problemDeadline(cd *flaggerv1.Canary, t trouble) time
 		return 0
 	}
 	deadline := time.Duration(cd.GetProgressDeadlineSeconds()) * time.Second
-	c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+	c := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
 	if c == nil || c.Status != metav1.ConditionFalse || !canary.Abortable(cd.Status.Phase) {
 		return deadline
 	}
