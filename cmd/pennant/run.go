@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -33,8 +32,7 @@ import (
 const fieldOwner = "flagger"
 
 func run(ctx context.Context, o options) error {
-	log := zap.New(zap.UseDevMode(false), zap.Level(level(o.logLevel)), encoder(o.zapEncoding))
-	ctrl.SetLogger(log)
+	log := setupLogging(o, os.Stderr)
 
 	restConfig, err := clientcmd.BuildConfigFromFlags(o.master, o.kubeconfig)
 	if err != nil {
@@ -194,24 +192,4 @@ func newMeshCluster(o options, scheme *runtime.Scheme) (cluster.Cluster, error) 
 
 func healthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
-}
-
-func level(l string) zapcore.Level {
-	switch l {
-	case "info":
-		return zapcore.InfoLevel
-	case "warning", "warn":
-		return zapcore.WarnLevel
-	case "error":
-		return zapcore.ErrorLevel
-	default:
-		return zapcore.DebugLevel
-	}
-}
-
-func encoder(name string) zap.Opts {
-	if name == "console" {
-		return zap.ConsoleEncoder()
-	}
-	return zap.JSONEncoder()
 }

@@ -424,7 +424,7 @@ func (r *CanaryReconciler) checkProviders(cd *flaggerv1.Canary) {
 			return r.Analyzer.CheckProviderAvailability(ctx, snapshot)
 		})
 		if err != nil {
-			r.Announcer.Warn(snapshot, err.Error())
+			r.Announcer.Error(snapshot, err.Error())
 			return
 		}
 		r.Announcer.Info(snapshot, analysis.ProvidersAvailableMessage)
