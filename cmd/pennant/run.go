@@ -63,10 +63,7 @@ func run(ctx context.Context, o options) error {
 		Metrics: metricsserver.Options{BindAddress: ":" + strconv.Itoa(o.port), ExtraHandlers: map[string]http.Handler{
 			"/healthz": healthHandler(), "/readyz": readyHandler(ready),
 		}},
-		HealthProbeBindAddress:  o.healthProbeBindAddress,
-		LeaderElection:          o.enableLeaderElection,
-		LeaderElectionID:        "flagger-leader-election",
-		LeaderElectionNamespace: o.leaderElectionNamespace,
+		HealthProbeBindAddress: o.healthProbeBindAddress,
 		// KEDA ScaledObjects are read as unstructured objects: serve them from the cache too.
 		// Secrets and ConfigMaps are not cached cluster-wide: NewCanaryReconciler reads them through
 		// kubecache, which caches them without data in the namespaces it reads only. A read through
@@ -85,6 +82,7 @@ func run(ctx context.Context, o options) error {
 			&corev1.Secret{}: {Transform: kubecache.Transform}, &corev1.ConfigMap{}: {Transform: kubecache.Transform},
 		},
 	}
+	withLeaderElection(&mgrOpts, o)
 	if o.namespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}
