@@ -96,12 +96,13 @@ type CanaryStatus struct {
 	Conditions []CanaryCondition `json:"conditions,omitempty"`
 }
 
-// CanaryCondition is a status condition of a canary: the Kubernetes condition fields and Flagger's
-// lastUpdateTime.
+// CanaryCondition is a status condition of a canary: the Kubernetes
+// condition fields and Flagger's lastUpdateTime.
 type CanaryCondition struct {
 	metav1.Condition `json:",inline"`
-	// LastUpdateTime is when the condition's status, reason or message last changed (Flagger's
-	// field); lastTransitionTime changes only with its status.
+	// LastUpdateTime is when the condition's status, reason or message last
+	// changed (Flagger's field); lastTransitionTime changes only with its
+	// status.
 	// +optional
 	LastUpdateTime metav1.Time `json:"lastUpdateTime,omitempty"`
 }
