@@ -93,5 +93,26 @@ type CanaryStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []CanaryCondition `json:"conditions,omitempty"`
+}
+
+// CanaryCondition is a status condition of a canary: the Kubernetes
+// condition fields and Flagger's lastUpdateTime.
+type CanaryCondition struct {
+	metav1.Condition `json:",inline"`
+	// LastUpdateTime is when the condition's status, reason or message last
+	// changed (Flagger's field); lastTransitionTime changes only with its
+	// status.
+	// +optional
+	LastUpdateTime metav1.Time `json:"lastUpdateTime,omitempty"`
+}
+
+// FindCanaryCondition returns the condition of type typ, or nil.
+func FindCanaryCondition(conditions []CanaryCondition, typ string) *CanaryCondition {
+	for i := range conditions {
+		if conditions[i].Type == typ {
+			return &conditions[i]
+		}
+	}
+	return nil
 }

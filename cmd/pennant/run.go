@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -33,8 +32,7 @@ import (
 const fieldOwner = "flagger"
 
 func run(ctx context.Context, o options) error {
-	log := zap.New(zap.UseDevMode(false), zap.Level(level(o.logLevel)), encoder(o.zapEncoding))
-	ctrl.SetLogger(log)
+	log := setupLogging(o, os.Stderr)
 
 	restConfig, err := clientcmd.BuildConfigFromFlags(o.master, o.kubeconfig)
 	if err != nil {
@@ -65,10 +63,7 @@ func run(ctx context.Context, o options) error {
 		Metrics: metricsserver.Options{BindAddress: ":" + strconv.Itoa(o.port), ExtraHandlers: map[string]http.Handler{
 			"/healthz": healthHandler(), "/readyz": readyHandler(ready),
 		}},
-		HealthProbeBindAddress:  o.healthProbeBindAddress,
-		LeaderElection:          o.enableLeaderElection,
-		LeaderElectionID:        "flagger-leader-election",
-		LeaderElectionNamespace: o.leaderElectionNamespace,
+		HealthProbeBindAddress: o.healthProbeBindAddress,
 		// KEDA ScaledObjects are read as unstructured objects: serve them from the cache too.
 		// Secrets and ConfigMaps are not cached cluster-wide: NewCanaryReconciler reads them through
 		// kubecache, which caches them without data in the namespaces it reads only. A read through
@@ -87,6 +82,7 @@ func run(ctx context.Context, o options) error {
 			&corev1.Secret{}: {Transform: kubecache.Transform}, &corev1.ConfigMap{}: {Transform: kubecache.Transform},
 		},
 	}
+	withLeaderElection(&mgrOpts, o)
 	if o.namespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}
@@ -194,24 +190,4 @@ func newMeshCluster(o options, scheme *runtime.Scheme) (cluster.Cluster, error) 
 
 func healthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
-}
-
-func level(l string) zapcore.Level {
-	switch l {
-	case "info":
-		return zapcore.InfoLevel
-	case "warning", "warn":
-		return zapcore.WarnLevel
-	case "error":
-		return zapcore.ErrorLevel
-	default:
-		return zapcore.DebugLevel
-	}
-}
-
-func encoder(name string) zap.Opts {
-	if name == "console" {
-		return zap.ConsoleEncoder()
-	}
-	return zap.JSONEncoder()
 }

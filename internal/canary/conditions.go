@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -25,10 +24,10 @@ func SetConditions(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled str
 	switch st.Phase {
 	case flaggerv1.CanaryPhaseInitialized, flaggerv1.CanaryPhaseSucceeded:
 		set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionTrue, string(st.Phase), message)
-		meta.RemoveStatusCondition(&st.Conditions, flaggerv1.ReconcilingCondition)
+		remove(st, flaggerv1.ReconcilingCondition)
 	case flaggerv1.CanaryPhaseFailed:
 		set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionFalse, string(st.Phase), message)
-		meta.RemoveStatusCondition(&st.Conditions, flaggerv1.ReconcilingCondition)
+		remove(st, flaggerv1.ReconcilingCondition)
 		if stalled == "" {
 			stalled = message
 		}
@@ -41,7 +40,7 @@ func SetConditions(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled str
 
 func setStalled(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled string, now time.Time) {
 	if stalled == "" {
-		meta.RemoveStatusCondition(&st.Conditions, flaggerv1.StalledCondition)
+		remove(st, flaggerv1.StalledCondition)
 		return
 	}
 	reason := "ProgressDeadlineExceeded"
@@ -66,18 +65,48 @@ func SetInvalid(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, reason, messag
 	st.ObservedGeneration = cd.Generation
 	set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionFalse, reason, message)
 	set(st, cd, now, flaggerv1.StalledCondition, metav1.ConditionTrue, reason, message)
-	meta.RemoveStatusCondition(&st.Conditions, flaggerv1.ReconcilingCondition)
+	remove(st, flaggerv1.ReconcilingCondition)
 }
 
+// set adds or updates a condition with Flagger's times: lastUpdateTime moves when the status,
+// reason or message changes, lastTransitionTime only when the status does. An unchanged condition
+// keeps both, so that deciding again does not make a status write.
 func set(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, now time.Time, typ string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-		Type:               typ,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: cd.Generation,
-		LastTransitionTime: metav1.NewTime(now),
-	})
+	stamp := metav1.NewTime(now)
+	c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
+	if c == nil {
+		st.Conditions = append(st.Conditions, flaggerv1.CanaryCondition{
+			Condition: metav1.Condition{
+				Type: typ, Status: status, Reason: reason, Message: message,
+				ObservedGeneration: cd.Generation, LastTransitionTime: stamp,
+			},
+			LastUpdateTime: stamp,
+		})
+		return
+	}
+	c.ObservedGeneration = cd.Generation
+	if c.Status != status {
+		c.Status, c.LastTransitionTime = status, stamp
+		c.LastUpdateTime = stamp
+	}
+	if c.Reason != reason || c.Message != message {
+		c.Reason, c.Message = reason, message
+		c.LastUpdateTime = stamp
+	}
+	if c.LastUpdateTime.IsZero() {
+		// Written before the field existed: the condition has held since its last transition.
+		c.LastUpdateTime = c.LastTransitionTime
+	}
+}
+
+// remove drops the condition of type typ.
+func remove(st *flaggerv1.CanaryStatus, typ string) {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == typ {
+			st.Conditions = append(st.Conditions[:i], st.Conditions[i+1:]...)
+			return
+		}
+	}
 }
 
 func promoted(p flaggerv1.CanaryPhase, kind string) (metav1.ConditionStatus, string) {

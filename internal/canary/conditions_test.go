@@ -1,10 +1,10 @@
 package canary
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -18,7 +18,7 @@ type wantCond struct {
 
 func checkCond(t *testing.T, st *flaggerv1.CanaryStatus, typ string, want *wantCond, gen int64) {
 	t.Helper()
-	c := meta.FindStatusCondition(st.Conditions, typ)
+	c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
 	if want == nil {
 		if c != nil {
 			t.Errorf("%s: unexpected condition %+v", typ, *c)
@@ -103,7 +103,7 @@ func TestSetConditionsTargetKind(t *testing.T) {
 		} {
 			st := flaggerv1.CanaryStatus{Phase: phase}
 			SetConditions(&st, cd, "", t0)
-			if c := meta.FindStatusCondition(st.Conditions, flaggerv1.PromotedCondition); c == nil || c.Message != want {
+			if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.PromotedCondition); c == nil || c.Message != want {
 				t.Errorf("%s %s: Promoted %+v, want message %q", kind, phase, c, want)
 			}
 		}
@@ -132,7 +132,7 @@ func TestSetConditionsStalled(t *testing.T) {
 			SetConditions(&st, cd, tc.stalled, t0)
 			checkCond(t, &st, flaggerv1.StalledCondition, tc.want, cd.Generation)
 			if tc.phase == "" {
-				if c := meta.FindStatusCondition(st.Conditions, flaggerv1.PromotedCondition); c != nil {
+				if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.PromotedCondition); c != nil {
 					t.Errorf("Promoted set before any phase: %+v", *c)
 				}
 			}
@@ -154,7 +154,7 @@ func TestSetConditionsTransitionTimes(t *testing.T) {
 	st.Phase = flaggerv1.CanaryPhasePromoting
 	SetConditions(&st, cd, "", t2)
 	for _, typ := range []string{flaggerv1.PromotedCondition, flaggerv1.ReadyCondition, flaggerv1.ReconcilingCondition} {
-		c := meta.FindStatusCondition(st.Conditions, typ)
+		c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
 		if c == nil || !c.LastTransitionTime.Time.Equal(t1) {
 			t.Errorf("%s moved without a status change: %+v", typ, c)
 		}
@@ -167,12 +167,12 @@ func TestSetConditionsTransitionTimes(t *testing.T) {
 	st.Phase = flaggerv1.CanaryPhaseSucceeded
 	SetConditions(&st, cd, "", t3)
 	for _, typ := range []string{flaggerv1.PromotedCondition, flaggerv1.ReadyCondition} {
-		c := meta.FindStatusCondition(st.Conditions, typ)
+		c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
 		if c == nil || c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Time.Equal(t3) {
 			t.Errorf("%s after Succeeded: %+v", typ, c)
 		}
 	}
-	if c := meta.FindStatusCondition(st.Conditions, flaggerv1.ReconcilingCondition); c != nil {
+	if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.ReconcilingCondition); c != nil {
 		t.Errorf("Reconciling left after Succeeded: %+v", *c)
 	}
 }
@@ -194,7 +194,68 @@ func TestSetInvalid(t *testing.T) {
 	if st.Phase != flaggerv1.CanaryPhaseProgressing {
 		t.Errorf("phase changed to %s", st.Phase)
 	}
-	if c := meta.FindStatusCondition(st.Conditions, flaggerv1.ReadyCondition); c == nil || !c.LastTransitionTime.Time.Equal(t0) {
+	if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.ReadyCondition); c == nil || !c.LastTransitionTime.Time.Equal(t0) {
 		t.Errorf("Ready transition time: %+v", c)
+	}
+}
+
+// TestSetConditionsUpdateTimes pins Flagger's lastUpdateTime: it moves with the reason or message
+// (lastTransitionTime does not), with the status (as lastTransitionTime does), and not at all when
+// the same decision is made again, which would otherwise write the status on every reconcile.
+func TestSetConditionsUpdateTimes(t *testing.T) {
+	cd := newCanary()
+	st := flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseProgressing}
+	t1, t2, t3, t4 := t0, t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	times := func(typ string) (transition, update time.Time) {
+		t.Helper()
+		c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
+		if c == nil {
+			t.Fatalf("%s missing", typ)
+		}
+		return c.LastTransitionTime.Time, c.LastUpdateTime.Time
+	}
+	SetConditions(&st, cd, "", t1)
+	if tr, up := times(flaggerv1.PromotedCondition); !tr.Equal(t1) || !up.Equal(t1) {
+		t.Errorf("new Promoted: transition %v update %v, want both %v", tr, up, t1)
+	}
+
+	// Deciding the same again changes nothing.
+	before := *st.DeepCopy()
+	SetConditions(&st, cd, "", t2)
+	if !reflect.DeepEqual(before, st) {
+		t.Errorf("unchanged conditions were rewritten:\n%+v\n%+v", before.Conditions, st.Conditions)
+	}
+
+	// Another reason and message, same status: only lastUpdateTime moves.
+	st.Phase = flaggerv1.CanaryPhasePromoting
+	SetConditions(&st, cd, "", t3)
+	for _, typ := range []string{flaggerv1.PromotedCondition, flaggerv1.ReadyCondition, flaggerv1.ReconcilingCondition} {
+		if tr, up := times(typ); !tr.Equal(t1) || !up.Equal(t3) {
+			t.Errorf("%s after Promoting: transition %v update %v, want %v and %v", typ, tr, up, t1, t3)
+		}
+	}
+
+	// A status change moves both.
+	st.Phase = flaggerv1.CanaryPhaseSucceeded
+	SetConditions(&st, cd, "", t4)
+	if tr, up := times(flaggerv1.PromotedCondition); !tr.Equal(t4) || !up.Equal(t4) {
+		t.Errorf("Promoted after Succeeded: transition %v update %v, want both %v", tr, up, t4)
+	}
+}
+
+// TestSetConditionsFillsUpdateTimeOfOldConditions: a condition written before lastUpdateTime
+// existed gets its transition time, once, rather than a time that would move on every decision.
+func TestSetConditionsFillsUpdateTimeOfOldConditions(t *testing.T) {
+	cd := newCanary()
+	st := flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseSucceeded}
+	SetConditions(&st, cd, "", t0)
+	for i := range st.Conditions {
+		st.Conditions[i].LastUpdateTime = metav1.Time{}
+	}
+	SetConditions(&st, cd, "", t0.Add(time.Hour))
+	for _, c := range st.Conditions {
+		if !c.LastUpdateTime.Time.Equal(t0) {
+			t.Errorf("%s lastUpdateTime %v, want %v", c.Type, c.LastUpdateTime, t0)
+		}
 	}
 }

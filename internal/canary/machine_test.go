@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
@@ -580,7 +579,7 @@ func tracked(want map[string]string) func(*testing.T, *flaggerv1.Canary, Decisio
 func condition(typ string, status metav1.ConditionStatus, reason, message string) func(*testing.T, *flaggerv1.Canary, Decision) {
 	return func(t *testing.T, _ *flaggerv1.Canary, d Decision) {
 		t.Helper()
-		c := meta.FindStatusCondition(d.Status.Conditions, typ)
+		c := flaggerv1.FindCanaryCondition(d.Status.Conditions, typ)
 		if c == nil {
 			t.Errorf("condition %s missing in %+v", typ, d.Status.Conditions)
 			return
@@ -594,7 +593,7 @@ func condition(typ string, status metav1.ConditionStatus, reason, message string
 func noCondition(typ string) func(*testing.T, *flaggerv1.Canary, Decision) {
 	return func(t *testing.T, _ *flaggerv1.Canary, d Decision) {
 		t.Helper()
-		if c := meta.FindStatusCondition(d.Status.Conditions, typ); c != nil {
+		if c := flaggerv1.FindCanaryCondition(d.Status.Conditions, typ); c != nil {
 			t.Errorf("unexpected condition %+v", *c)
 		}
 	}
@@ -1515,7 +1514,7 @@ func TestConfirmPromotionWalk(t *testing.T) {
 	if got, want := ds[2].Status.LastTransitionTime.Time, ds[1].Status.LastTransitionTime.Time; !got.Equal(want) {
 		t.Errorf("LastTransitionTime moved while waiting: %v -> %v", want, got)
 	}
-	cond := meta.FindStatusCondition(ds[1].Status.Conditions, flaggerv1.PromotedCondition)
+	cond := flaggerv1.FindCanaryCondition(ds[1].Status.Conditions, flaggerv1.PromotedCondition)
 	if cond == nil || cond.Status != metav1.ConditionUnknown || cond.Message != "Waiting for approval." {
 		t.Errorf("Promoted condition in WaitingPromotion: %+v", cond)
 	}
@@ -2129,8 +2128,8 @@ func TestConditionTransitionTimesAcrossTicks(t *testing.T) {
 	w := newWorld(t, newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 0, 0, 0))))
 	d1 := w.tick()
 	d2 := w.tick()
-	c1 := meta.FindStatusCondition(d1.Status.Conditions, flaggerv1.PromotedCondition)
-	c2 := meta.FindStatusCondition(d2.Status.Conditions, flaggerv1.PromotedCondition)
+	c1 := flaggerv1.FindCanaryCondition(d1.Status.Conditions, flaggerv1.PromotedCondition)
+	c2 := flaggerv1.FindCanaryCondition(d2.Status.Conditions, flaggerv1.PromotedCondition)
 	if c1 == nil || c2 == nil || !c1.LastTransitionTime.Equal(&c2.LastTransitionTime) {
 		t.Errorf("Promoted condition moved while Unknown: %+v -> %+v", c1, c2)
 	}

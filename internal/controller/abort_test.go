@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -88,7 +87,7 @@ func TestMissingSecretDuringAnalysisFailsTheReleaseAtTheDeadline(t *testing.T) {
 		d.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cfg", MountPath: "/etc/cfg"}}
 	})
 	testenvEventually(f, func() (bool, string) {
-		c := meta.FindStatusCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
+		c := flaggerv1.FindCanaryCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "podinfo-secret"),
 			fmt.Sprintf("Ready condition %+v, want False with the missing secret", c)
 	})

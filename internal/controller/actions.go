@@ -17,9 +17,13 @@ import (
 func (r *CanaryReconciler) execute(ctx context.Context, cd *flaggerv1.Canary, e env, actions []canary.Action) error {
 	for _, a := range actions {
 		if err := r.do(ctx, cd, e, a); err != nil {
-			if !apierrors.IsConflict(err) {
+			switch {
+			case apierrors.IsConflict(err):
 				// A conflict only means the cache lagged behind a write (e.g. an idempotent promotion
 				// repeated before the cache saw the first): the retry decides again, quietly.
+			case a.Kind == canary.ScaleUp:
+				r.Announcer.Error(cd, err.Error()) // as Flagger logs a failed scale-up
+			default:
 				r.Announcer.Warn(cd, err.Error())
 			}
 			return err

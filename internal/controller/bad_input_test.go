@@ -9,7 +9,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -28,7 +27,7 @@ func TestMissingTargetIsReportedAndNothingIsCreated(t *testing.T) {
 	// GitOps applies in any order: once the target shows up, the canary initializes.
 	f.create(podinfoDeployment("podinfo", 1))
 	cd := f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
-	if c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.StalledCondition); c != nil {
+	if c := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.StalledCondition); c != nil {
 		t.Errorf("Stalled condition kept after recovery: %+v", c)
 	}
 }
@@ -51,11 +50,11 @@ func (f *fixture) waitStalled(name, reason string) {
 	f.t.Helper()
 	testenvEventually(f, func() (bool, string) {
 		cd := f.canary(name)
-		c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.StalledCondition)
+		c := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.StalledCondition)
 		if c == nil {
 			return false, "no Stalled condition yet"
 		}
-		ready := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+		ready := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
 		return c.Status == metav1.ConditionTrue && c.Reason == reason && ready != nil && ready.Status == metav1.ConditionFalse,
 			"Stalled " + string(c.Status) + " " + c.Reason + ": " + c.Message
 	})
@@ -135,8 +134,8 @@ func TestRetriedAPIErrorIsOnTheCanary(t *testing.T) {
 	f.create(podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 1))
 	testenvEventually(f, func() (bool, string) {
 		cd := f.canary("podinfo")
-		ready := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
-		rec := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReconcilingCondition)
+		ready := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+		rec := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.ReconcilingCondition)
 		if ready == nil || rec == nil {
 			return false, "no Ready/Reconciling conditions yet"
 		}
@@ -152,7 +151,7 @@ func TestRetriedAPIErrorIsOnTheCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	cd := f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
-	if c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue {
+	if c := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("Ready after the retry succeeded: %+v", c)
 	}
 }

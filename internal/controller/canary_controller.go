@@ -137,7 +137,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		Observed: obs,
 		Settings: canary.Settings{Provider: provider, MinInterval: r.Options.MinInterval},
 		Now:      now,
-	}, r.checks.forTick(cd, obs.LastTick))
+	}, r.checks.forTick(cd, obs.LastTick, now))
 
 	r.Metrics.SetWeight(cd, obs.Routes.Primary, obs.Routes.Canary)
 	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
@@ -148,10 +148,30 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	}
 	r.remember(cd, decision, now)
 	r.Metrics.Observe(cd, decision, provider)
-	if decision.Ticked {
-		r.Metrics.ObserveDuration(cd, r.Now().Sub(now))
+	if analysisStep(cd, decision) {
+		r.Metrics.ObserveDuration(cd, r.Now().Sub(r.stepBegan(cd, obs.LastTick, now)))
 	}
 	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+}
+
+// analysisStep tells whether a decision ran an analysis step: what Flagger's
+// flagger_canary_duration_seconds times (its checks and the traffic step after them), unlike the
+// steps of a promotion or a closed confirm-rollout gate.
+func analysisStep(cd *flaggerv1.Canary, d canary.Decision) bool {
+	switch cd.Status.Phase {
+	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
+		return d.Ticked
+	}
+	return false
+}
+
+// stepBegan is when the analysis step of the canary's tick began: its checks run in the background
+// and the step completes in a later reconcile, so this one's start (now) may be well after it.
+func (r *CanaryReconciler) stepBegan(cd *flaggerv1.Canary, tick, now time.Time) time.Time {
+	if began, ok := r.checks.stepBegan(key(cd), tick); ok && began.Before(now) {
+		return began
+	}
+	return now
 }
 
 // abort fails a release whose analysis cannot go on (its target deleted, its spec made invalid,
@@ -361,7 +381,7 @@ func (r *CanaryReconciler) problemDeadline(cd *flaggerv1.Canary, t trouble) time
 		return 0
 	}
 	deadline := time.Duration(cd.GetProgressDeadlineSeconds()) * time.Second
-	c := meta.FindStatusCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
+	c := flaggerv1.FindCanaryCondition(cd.Status.Conditions, flaggerv1.ReadyCondition)
 	if c == nil || c.Status != metav1.ConditionFalse || !canary.Abortable(cd.Status.Phase) {
 		return deadline
 	}
@@ -424,7 +444,7 @@ func (r *CanaryReconciler) checkProviders(cd *flaggerv1.Canary) {
 			return r.Analyzer.CheckProviderAvailability(ctx, snapshot)
 		})
 		if err != nil {
-			r.Announcer.Warn(snapshot, err.Error())
+			r.Announcer.Error(snapshot, err.Error())
 			return
 		}
 		r.Announcer.Info(snapshot, analysis.ProvidersAvailableMessage)

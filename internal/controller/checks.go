@@ -54,6 +54,8 @@ type checkKey struct {
 }
 
 type checkRun struct {
+	// began is when the reconcile that asked for the check first started.
+	began   time.Time
 	done    chan struct{}
 	results []canary.HookResult
 	err     error
@@ -63,15 +65,39 @@ func newBackgroundChecks(hooks CanaryWebhookCaller, analyzer Analyzer, wake func
 	return &backgroundChecks{hooks: hooks, analyzer: analyzer, wake: wake, timeout: 5 * time.Minute, tasks: tasks, runs: map[checkKey]*checkRun{}}
 }
 
-// forTick returns the phase machine's view of the checks for a canary's current tick.
-func (b *backgroundChecks) forTick(cd *flaggerv1.Canary, tick time.Time) canary.Checks {
+// forTick returns the phase machine's view of the checks for a canary's current tick, asked by a
+// reconcile that began at began.
+func (b *backgroundChecks) forTick(cd *flaggerv1.Canary, tick, began time.Time) canary.Checks {
 	b.prune(key(cd), tick)
-	return tickChecks{b: b, tick: tick}
+	return tickChecks{b: b, tick: tick, began: began}
 }
 
+// stepBegan is when the first reconcile that started a check of the analysis step of the canary's
+// tick began: the step's checks may run over several reconciles. ok is false when none did.
+func (b *backgroundChecks) stepBegan(c types.NamespacedName, tick time.Time) (began time.Time, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k, run := range b.runs {
+		if k.canary == c && k.tick.Equal(tick) && stepChecks[k.what] && (!ok || run.began.Before(began)) {
+			began, ok = run.began, true
+		}
+	}
+	return began, ok
+}
+
+// stepChecks are the checks that an analysis step runs once it is due. Rollback hooks are not among
+// them: they are asked on every reconcile, also between steps.
+var stepChecks = map[string]bool{
+	analysisCheck: true, string(flaggerv1.PreRolloutHook): true, string(flaggerv1.RolloutHook): true,
+}
+
+// analysisCheck is the checkKey.what of the metric analysis.
+const analysisCheck = "analysis"
+
 type tickChecks struct {
-	b    *backgroundChecks
-	tick time.Time
+	b     *backgroundChecks
+	tick  time.Time
+	began time.Time
 }
 
 func (t tickChecks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) ([]canary.HookResult, error) {
@@ -79,14 +105,14 @@ func (t tickChecks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook fla
 	if len(selected) == 0 {
 		return nil, nil
 	}
-	run := t.b.start(t.key(cd, string(hook), phase), cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
+	run := t.b.start(t.key(cd, string(hook), phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
 		return t.b.callAll(ctx, cd, selected, phase), nil
 	})
 	return t.b.answer(ctx, run)
 }
 
 func (t tickChecks) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
-	run := t.b.start(t.key(cd, "analysis", cd.Status.Phase), cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
+	run := t.b.start(t.key(cd, analysisCheck, cd.Status.Phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
 		return nil, t.b.analyzer.Analyze(ctx, cd)
 	})
 	_, err := t.b.answer(ctx, run)
@@ -98,13 +124,13 @@ func (t tickChecks) key(cd *flaggerv1.Canary, what string, phase flaggerv1.Canar
 }
 
 // start returns the run of a check, starting it in the background the first time it is asked for.
-func (b *backgroundChecks) start(k checkKey, cd *flaggerv1.Canary, fn func(context.Context, *flaggerv1.Canary) ([]canary.HookResult, error)) *checkRun {
+func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Canary, fn func(context.Context, *flaggerv1.Canary) ([]canary.HookResult, error)) *checkRun {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if run, ok := b.runs[k]; ok {
 		return run
 	}
-	run := &checkRun{done: make(chan struct{})}
+	run := &checkRun{began: began, done: make(chan struct{})}
 	b.runs[k] = run
 	snapshot := cd.DeepCopy()
 	go func() {

@@ -13,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -204,7 +203,7 @@ func (f *fixture) waitEvent(want string, timeout time.Duration) {
 func (f *fixture) key(name string) string { return name + "." + f.ns }
 
 func condition(cd *flaggerv1.Canary, typ string) metav1.ConditionStatus {
-	if c := meta.FindStatusCondition(cd.Status.Conditions, typ); c != nil {
+	if c := flaggerv1.FindCanaryCondition(cd.Status.Conditions, typ); c != nil {
 		return c.Status
 	}
 	return ""

@@ -33,6 +33,7 @@ func withoutTimes(st flaggerv1.CanaryStatus) flaggerv1.CanaryStatus {
 	out.LastTransitionTime = metav1.Time{}
 	for i := range out.Conditions {
 		out.Conditions[i].LastTransitionTime = metav1.Time{}
+		out.Conditions[i].LastUpdateTime = metav1.Time{}
 	}
 	return out
 }

@@ -54,7 +54,7 @@ func TestPanickingAnalyzerIsAFailedCheck(t *testing.T) {
 	b := newBackgroundChecks(nil, panickingAnalyzer{}, func(types.NamespacedName) {}, newCanaryTasks())
 	cd := testCanary()
 	tick := time.Now()
-	err := waitAnswer(t, func() error { return b.forTick(cd, tick).Analyze(context.Background(), cd) })
+	err := waitAnswer(t, func() error { return b.forTick(cd, tick, tick).Analyze(context.Background(), cd) })
 	if err == nil || !strings.Contains(err.Error(), "panicked: provider bug") {
 		t.Fatalf("want a failed check naming the panic, got %v", err)
 	}
@@ -64,7 +64,7 @@ func TestForgetCancelsRunningChecks(t *testing.T) {
 	ended := make(chan error, 1)
 	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {}, newCanaryTasks())
 	cd := testCanary()
-	_ = b.forTick(cd, time.Now()).Analyze(context.Background(), cd)
+	_ = b.forTick(cd, time.Now(), time.Now()).Analyze(context.Background(), cd)
 	b.forget(key(cd))
 	select {
 	case err := <-ended:
@@ -158,12 +158,12 @@ func TestCheckCutShortByTheStopIsPending(t *testing.T) {
 	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {}, tasks)
 	cd := testCanary()
 	tick := time.Now()
-	if err := b.forTick(cd, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
+	if err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
 		t.Fatalf("blocking check answered %v, want pending", err)
 	}
 	stop()
 	<-stopped
-	if err := b.forTick(cd, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
+	if err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
 		t.Fatalf("check cut short by the stop answered %v, want pending", err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -79,7 +78,7 @@ func TestIngressRefCreatedAfterTheCanaryUnblocksIt(t *testing.T) {
 	cd.Spec.IngressRef = &flaggerv1.IngressReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "podinfo"}
 	f.create(podinfoDeployment("podinfo", 1), cd)
 	testenv.Eventually(t, phaseTimeout, 200*time.Millisecond, func() (bool, string) {
-		c := meta.FindStatusCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
+		c := flaggerv1.FindCanaryCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
 		return c != nil && c.Reason == "ReferenceNotFound", "Ready condition " + ptrString(c)
 	})
 	time.Sleep(2 * time.Second) // the canary settles on the missing reference
@@ -92,7 +91,7 @@ func TestIngressRefCreatedAfterTheCanaryUnblocksIt(t *testing.T) {
 	f.expectIdle("after initialization")
 }
 
-func ptrString(c *metav1.Condition) string {
+func ptrString(c *flaggerv1.CanaryCondition) string {
 	if c == nil {
 		return "<none>"
 	}
@@ -155,7 +154,7 @@ func TestRoutingCRDInstalledAfterTheControllerStarted(t *testing.T) {
 	cd.Spec.Provider = "traefik"
 	f.create(podinfoDeployment("podinfo", 1), cd)
 	testenv.Eventually(t, phaseTimeout, 200*time.Millisecond, func() (bool, string) {
-		c := meta.FindStatusCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
+		c := flaggerv1.FindCanaryCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
 		return c != nil && c.Reason == "CRDNotInstalled", "Ready condition " + ptrString(c)
 	})
 	// Let the retries back off beyond what the test waits below.
@@ -187,7 +186,7 @@ func TestRoutingCRDInstalledAfterTheControllerStarted(t *testing.T) {
 	touch := &flaggerv1.Canary{}
 	f.update("podinfo", touch, func() { touch.Annotations = map[string]string{"touch": "1"} })
 	testenv.Eventually(t, driftDeadline, 200*time.Millisecond, func() (bool, string) {
-		c := meta.FindStatusCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
+		c := flaggerv1.FindCanaryCondition(f.canary("podinfo").Status.Conditions, flaggerv1.ReadyCondition)
 		return c != nil && c.Reason == "CRDNotInstalled", "Ready condition " + ptrString(c)
 	})
 	// The controller goes on with the others.
