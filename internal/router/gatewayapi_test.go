@@ -868,3 +868,32 @@ func TestGatewayAPIConvergesFlaggerRoute(t *testing.T) {
 	gwWantRoutes(t, r, cd, 70, 30, false)
 	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, cd) })
 }
+
+// The cookie name goes into the sticky rule's regular expression quoted: "app.canary+v" must not
+// match "appXcanaryv".
+func TestGatewayAPISessionAffinityQuotesTheCookieName(t *testing.T) {
+	e := newRouterEnv(t)
+	cd := gwCanary("gatewayapi:v1")
+	cd.Spec.Analysis.SessionAffinity = &flaggerv1.SessionAffinity{CookieName: "app.canary+v"}
+	cd = e.createCanary(t, cd)
+	r := newGatewayRouter(e, "v1")
+	ctx := context.Background()
+	gwMust(t, r.Reconcile(ctx, cd))
+	cd.Status.SessionAffinityCookie = "app.canary+v=abcdefghij"
+	gwMust(t, r.SetRoutes(ctx, cd, 80, 20, false))
+	rules := e.gwHTTPRoute(t, "podinfo").Spec.Rules
+	if len(rules) != 2 || len(rules[0].Matches) != 1 || len(rules[0].Matches[0].Headers) != 1 {
+		t.Fatalf("rules %+v, want the sticky rule and the weighted one", rules)
+	}
+	h := rules[0].Matches[0].Headers[0]
+	if want := `.*app\.canary\+v.*abcdefghij.*`; h.Value != want {
+		t.Errorf("sticky Cookie match %q, want %q", h.Value, want)
+	}
+	re := regexp.MustCompile("^(?:" + h.Value + ")$")
+	if !re.MatchString("a=1; app.canary+v=abcdefghij") || re.MatchString("appXcanaryv=abcdefghij") {
+		t.Errorf("the match %q does not match exactly the cookie app.canary+v", h.Value)
+	}
+	// The next write still knows the rule as the sticky one.
+	gwUnchanged(t, r, func() error { return r.SetRoutes(ctx, cd, 80, 20, false) })
+	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, cd) })
+}
