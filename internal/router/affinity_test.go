@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	istionetv1 "istio.io/client-go/pkg/apis/networking/v1"
+
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
@@ -124,5 +126,31 @@ func TestPlanAffinity(t *testing.T) {
 	cd.Spec.Service.AppProtocol = "tcp"
 	if p := planAffinity(cd, c, 70, 30); len(p.sticky) != 0 || p.canarySetCookie != "" {
 		t.Errorf("TCP has no session affinity: %+v", p)
+	}
+}
+
+// Both routers put the sticky routes ahead of the A/B routes too: a user the A/B match sent to the
+// canary keeps it through the run.
+func TestIstioSessionAffinityWithABTesting(t *testing.T) {
+	cd := istioSeedABTest()
+	cd.Spec.Analysis.SessionAffinity = &flaggerv1.SessionAffinity{CookieName: "c"}
+	k, err := newIstioConfig(cd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := k.virtualService(istioRoutes{primary: 0, canary: 100, cookies: SessionCookies{Canary: "c=AAAAAAAAAA"}})
+	if len(vs.Http) != 3 || vs.Http[0].Name != istioStickyRouteName {
+		t.Fatalf("http routes %v, want the sticky route, the A/B route and the default route", vs.Http)
+	}
+	if re := vs.Http[0].Match[0].Headers[cookieHeader].GetRegex(); re != cookieRegex("c=AAAAAAAAAA") {
+		t.Errorf("sticky match %q", re)
+	}
+	if set := vs.Http[1].Route[1].GetHeaders().GetResponse().GetAdd()[setCookieHeader]; !strings.HasPrefix(set, "c=AAAAAAAAAA; Max-Age=86400") {
+		t.Errorf("the A/B route's canary hands out %q", set)
+	}
+	obj := &istionetv1.VirtualService{}
+	istioSetSpec(&obj.Spec, vs)
+	if st, ok := k.observe(obj); !ok || st.canary != 100 || st.cookies.Canary != "c=AAAAAAAAAA" {
+		t.Errorf("observe: %+v %v", st, ok)
 	}
 }
