@@ -53,7 +53,9 @@ func TestIstioSessionAffinityThroughARelease(t *testing.T) {
 	checkCookiesAfterTheRun(t, cd, cookie)
 
 	versions := log.stop()
-	route := func(obj client.Object, cookies string) routed { return istioRoute(obj.(*istionetv1.VirtualService), cookies) }
+	route := func(obj client.Object, cookies string) routed {
+		return istioRoute(obj.(*istionetv1.VirtualService), cookies)
+	}
 	replayStickyUser(t, versions, route, "podinfo-canary", sa.CookieName, cookie)
 	replayStickyUser(t, versions, route, "podinfo-primary", sa.PrimaryCookieName, "")
 }
@@ -74,7 +76,9 @@ func TestGatewayAPISessionAffinityThroughARelease(t *testing.T) {
 	checkCookiesAfterTheRun(t, cd, cookie)
 
 	versions := log.stop()
-	route := func(obj client.Object, cookies string) routed { return httpRouteRoute(obj.(*gatewayv1.HTTPRoute), cookies) }
+	route := func(obj client.Object, cookies string) routed {
+		return httpRouteRoute(obj.(*gatewayv1.HTTPRoute), cookies)
+	}
 	replayStickyUser(t, versions, route, "podinfo-canary", sa.CookieName, cookie)
 	// A cookie whose name only matches the unquoted regex is not sticky.
 	_, value, _ := strings.Cut(cookie, "=")
