@@ -43,9 +43,9 @@ func withoutTimes(st flaggerv1.CanaryStatus) flaggerv1.CanaryStatus {
 // (router.NextSessionCookies: a run's cookie is drawn when the canary first gets traffic and
 // becomes the previous one when it gets none again), records them in st, the status written with
 // the split, and returns the canary the router is to write them from. The cookies live in the
-// status, so a restart hands out the same ones; a status that holds none (written before Pennant
-// kept them there, or whose write was lost after the route's) takes those the routing object hands
-// out. Routers without session affinity get no cookies.
+// status, so a restart hands out the same ones; a status without a run's cookie (written before
+// Pennant kept them there, or whose write was lost after the route's) takes the cookies the routing
+// object hands out (a cache read). Routers without session affinity get no cookies.
 func (r *CanaryReconciler) withSessionCookies(ctx context.Context, cd *flaggerv1.Canary, e env, routes canary.Routes, st *flaggerv1.CanaryStatus) (*flaggerv1.Canary, error) {
 	sticky, ok := e.router.(router.SessionAffinityRouter)
 	sa := router.SessionAffinityOf(cd)
@@ -53,12 +53,12 @@ func (r *CanaryReconciler) withSessionCookies(ctx context.Context, cd *flaggerv1
 		sa = nil
 	}
 	current := router.SessionCookiesOf(st)
-	if sa != nil && current.IsZero() {
+	if sa != nil && current.Canary == "" {
 		observed, err := sticky.SessionCookies(ctx, cd)
 		if err != nil {
 			return nil, err
 		}
-		current = observed
+		current = current.Or(observed)
 	}
 	next := router.NextSessionCookies(sa, current, routes.Canary, router.NewCookieValue)
 	next.Record(st)

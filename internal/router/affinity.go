@@ -77,9 +77,18 @@ func (c SessionCookies) Record(st *flaggerv1.CanaryStatus) {
 // IsZero is true when there is no cookie.
 func (c SessionCookies) IsZero() bool { return c == SessionCookies{} }
 
+// Or fills the cookies c lacks with fallback's well-formed ones.
+func (c SessionCookies) Or(fallback SessionCookies) SessionCookies {
+	return SessionCookies{
+		Canary:   cmp.Or(c.Canary, wellFormedCookie(fallback.Canary)),
+		Previous: cmp.Or(c.Previous, wellFormedCookie(fallback.Previous)),
+		Primary:  cmp.Or(c.Primary, wellFormedCookie(fallback.Primary)),
+	}
+}
+
 // SessionAffinityRouter is a router that carries session affinity (istio, gatewayapi). Its routes
 // hand out the cookies of the canary status it is given. SessionCookies reads the cookies its
-// routing object hands out, for a canary whose status holds none: a route written before Pennant
+// routing object hands out, for a canary whose status lacks them: a route written before Pennant
 // kept them in the status, or a status write lost after the route's.
 type SessionAffinityRouter interface {
 	SessionCookies(ctx context.Context, cd *flaggerv1.Canary) (SessionCookies, error)
@@ -166,17 +175,10 @@ func drawCookie(name string, newValue func() string, avoid string) string {
 	return name + "=" + newValue() // a constant newValue (tests): never reached in production
 }
 
-// pickSessionCookies are the cookies a route is written with: the status's, else (a status that
-// holds none) those the routing object already hands out.
+// pickSessionCookies are the cookies a route is written with: the status's, and for those the
+// status lacks, the ones the routing object already hands out.
 func pickSessionCookies(cd *flaggerv1.Canary, observed SessionCookies) SessionCookies {
-	if c := SessionCookiesOf(&cd.Status); !c.IsZero() {
-		return c
-	}
-	return SessionCookies{
-		Canary:   wellFormedCookie(observed.Canary),
-		Previous: wellFormedCookie(observed.Previous),
-		Primary:  wellFormedCookie(observed.Primary),
-	}
+	return SessionCookiesOf(&cd.Status).Or(observed)
 }
 
 // stickyKind is what a sticky route does.

@@ -154,3 +154,13 @@ func TestIstioSessionAffinityWithABTesting(t *testing.T) {
 		t.Errorf("observe: %+v %v", st, ok)
 	}
 }
+
+// A status that lacks a cookie takes the routing object's: a route written (a run started) whose
+// status write was lost keeps handing out its cookie.
+func TestSessionCookiesOr(t *testing.T) {
+	status := SessionCookies{Previous: "c=OLDOLDOLDO"}
+	route := SessionCookies{Canary: "c=AAAAAAAAAA", Primary: "p=BBBBBBBBBB\r\n", Previous: "c=ZZZZZZZZZZ"}
+	if got, want := status.Or(route), (SessionCookies{Canary: "c=AAAAAAAAAA", Previous: "c=OLDOLDOLDO"}); got != want {
+		t.Errorf("Or = %+v, want %+v (the status first, malformed cookies dropped)", got, want)
+	}
+}
