@@ -46,16 +46,24 @@ type CanaryStatus struct {
 	// blue/green or A/B release.
 	// +optional
 	Iterations int `json:"iterations"`
-	// PreviousSessionAffinityCookie is the session affinity cookie (name=value) of
-	// the previous release, which the routing expires.
+	// PreviousSessionAffinityCookie is the session affinity cookie of the last
+	// finished canary run, "<cookieName>=<value>": once the canary weight is
+	// back to 0, requests that carry it are routed by weight and get it expired
+	// (Max-Age=-1).
 	// +optional
 	PreviousSessionAffinityCookie string `json:"previousSessionAffinityCookie,omitempty"`
-	// SessionAffinityCookie is the cookie (name=value) that pins sessions to the
-	// canary in the current release.
+	// SessionAffinityCookie is the session affinity cookie of the current canary
+	// run, "<cookieName>=<random>": drawn when the canary first gets traffic,
+	// handed out by the canary's responses (Max-Age = sessionAffinity.maxAge)
+	// and routing the requests that carry it to the canary until the run ends.
+	// Kept here, so that a controller restart hands out the same one.
 	// +optional
 	SessionAffinityCookie string `json:"sessionAffinityCookie,omitempty"`
-	// PrimarySessionAffinityCookie is the cookie (name=value) that pins sessions
-	// to the primary in the current release (with primaryCookieName).
+	// PrimarySessionAffinityCookie is the primary's session affinity cookie of
+	// the current canary run (with sessionAffinity.primaryCookieName),
+	// "<primaryCookieName>=<random>": handed out by the primary's responses for
+	// one analysis interval (Max-Age), routing the requests that carry it to the
+	// primary.
 	// +optional
 	PrimarySessionAffinityCookie string `json:"primarySessionAffinityCookie,omitempty"`
 	// TrackedConfigs maps configmap/<name> and secret/<name> to a checksum of

@@ -13,10 +13,11 @@ import (
 )
 
 // execute carries out the machine's actions in order; the first failure stops the rest and the
-// status is not written, so the next reconcile decides again from the same state.
-func (r *CanaryReconciler) execute(ctx context.Context, cd *flaggerv1.Canary, e env, actions []canary.Action) error {
+// status is not written, so the next reconcile decides again from the same state. st is the status
+// the decision writes: routing actions record their session cookies in it.
+func (r *CanaryReconciler) execute(ctx context.Context, cd *flaggerv1.Canary, e env, actions []canary.Action, st *flaggerv1.CanaryStatus) error {
 	for _, a := range actions {
-		if err := r.do(ctx, cd, e, a); err != nil {
+		if err := r.do(ctx, cd, e, a, st); err != nil {
 			switch {
 			case apierrors.IsConflict(err):
 				// A conflict only means the cache lagged behind a write (e.g. an idempotent promotion
@@ -32,7 +33,7 @@ func (r *CanaryReconciler) execute(ctx context.Context, cd *flaggerv1.Canary, e 
 	return nil
 }
 
-func (r *CanaryReconciler) do(ctx context.Context, cd *flaggerv1.Canary, e env, a canary.Action) error {
+func (r *CanaryReconciler) do(ctx context.Context, cd *flaggerv1.Canary, e env, a canary.Action, st *flaggerv1.CanaryStatus) error {
 	switch a.Kind {
 	case canary.ScaleUp:
 		if err := e.scaler.ResumeTargetScaler(ctx, cd); err != nil {
@@ -46,7 +47,11 @@ func (r *CanaryReconciler) do(ctx context.Context, cd *flaggerv1.Canary, e env, 
 		return e.workload.ScaleToZero(ctx, cd)
 	case canary.SetRoutes:
 		r.Metrics.SetWeight(cd, a.Routes.Primary, a.Routes.Canary)
-		return e.router.SetRoutes(ctx, cd, a.Routes.Primary, a.Routes.Canary, a.Routes.Mirrored)
+		routed, err := r.withSessionCookies(ctx, cd, e, a.Routes, st)
+		if err != nil {
+			return err
+		}
+		return e.router.SetRoutes(ctx, routed, a.Routes.Primary, a.Routes.Canary, a.Routes.Mirrored)
 	case canary.Promote:
 		return r.promote(ctx, cd, e)
 	case canary.Event:

@@ -140,7 +140,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	}, r.checks.forTick(cd, obs.LastTick, now))
 
 	r.Metrics.SetWeight(cd, obs.Routes.Primary, obs.Routes.Canary)
-	if err := r.execute(ctx, cd, env, decision.Actions); err != nil {
+	if err := r.execute(ctx, cd, env, decision.Actions, &decision.Status); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.writeStatus(ctx, cd, decision.Status); err != nil {
@@ -197,7 +197,7 @@ func (r *CanaryReconciler) abort(ctx context.Context, cd *flaggerv1.Canary, e en
 		return false, nil
 	}
 	for _, a := range decision.Actions {
-		err := r.do(ctx, cd, e, a)
+		err := r.do(ctx, cd, e, a, &decision.Status)
 		switch {
 		case err == nil:
 		case a.Kind == canary.SetRoutes && meta.IsNoMatchError(err):

@@ -60,7 +60,7 @@ func TestHaltsAndFailuresAreLoggedAsWarnings(t *testing.T) {
 	}, failingRollout{})
 	for _, a := range d.Actions {
 		if a.Kind == canary.Event {
-			if err := r.do(context.Background(), cd, env{}, a); err != nil {
+			if err := r.do(context.Background(), cd, env{}, a, &d.Status); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
 	os.Exit(testenv.Main(m,
 		testenv.WithModuleCRDs("istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml"),
+		testenv.WithModuleCRDs("sigs.k8s.io/gateway-api",
+			"config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+			"config/crd/standard/gateway.networking.k8s.io_grpcroutes.yaml"),
 		testenv.WithFixtureCRDs("keda.yaml", "gloo.yaml", "knative.yaml")))
 }
 

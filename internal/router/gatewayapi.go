@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,22 +28,16 @@ import (
 const GatewayManagedAnnotation = "pennant.dev/gateway-managed"
 
 const (
-	gwCookieHeader    = "Cookie"
-	gwSetCookieHeader = "Set-Cookie"
-	gwGatewayGroup    = gatewayv1.GroupName
-	gwGatewayKind     = "Gateway"
-	gwServiceKind     = "Service"
-	gwCookieLetters   = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	gwCookieValueSize = 10
-	gwCORSMaxAge      = 5 // the CRD default of corsPolicy maxAge, in seconds
+	gwGatewayGroup = gatewayv1.GroupName
+	gwGatewayKind  = "Gateway"
+	gwServiceKind  = "Service"
+	gwCORSMaxAge   = 5 // the CRD default of corsPolicy maxAge, in seconds
 )
 
 var (
 	// GEP-2257 durations, the format of HTTPRoute timeouts.
 	gwDurationPattern = regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`)
-	// RFC 7230 token: what a cookie name may be made of.
-	gwTokenPattern = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+\\-.^_`|~]+$")
-	gwHTTPMethods  = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+	gwHTTPMethods     = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 
 // GatewayAPIRouter is the router of the gatewayapi:v1 and gatewayapi:v1beta1 providers. It generates,
@@ -63,13 +56,12 @@ var (
 //	    backendRefs: [{<svc>-primary:<port>, weight}, {<svc>-canary:<port>, weight}]
 //	  - (A/B only) the same matches without the analysis ones, to <svc>-primary only
 //
-// With analysis.sessionAffinity, while the canary has weight, responses of the canary backend set a
+// With analysis.sessionAffinity, the rules and Set-Cookie filters of planAffinity, with the cookies
+// of the canary status: while the canary has weight, responses of the canary backend set the run's
 // cookie and a first rule sends requests carrying it to the canary (and, with primaryCookieName,
 // responses of the primary set a primary cookie that a second rule pins to the primary for one
 // analysis interval); once the canary weight is back to 0, the first rule instead expires the cookie
-// of the finished run (Max-Age=-1) while routing like the weighted rule. The cookies are read back
-// from the route: Flagger keeps them in the canary status, which the router does not write (the
-// status fields are only a fallback when the route has none).
+// of the finished run (Max-Age=-1) while routing like the weighted rule.
 //
 // What Pennant owns on the route: parentRefs, hostnames, the list of rules (a rule a user adds is
 // not kept), their matches, backendRefs and timeouts, and the filters it generates. What it keeps when the route already exists (Flagger regenerates the
@@ -97,8 +89,9 @@ type GatewayAPIRouter struct {
 }
 
 var (
-	_ Interface = (*GatewayAPIRouter)(nil)
-	_ Validator = (*GatewayAPIRouter)(nil)
+	_ Interface             = (*GatewayAPIRouter)(nil)
+	_ Validator             = (*GatewayAPIRouter)(nil)
+	_ SessionAffinityRouter = (*GatewayAPIRouter)(nil)
 )
 
 // NewGatewayAPI returns the Gateway API router writing HTTPRoutes of the given API version, "v1" or
@@ -169,6 +162,22 @@ func (r *GatewayAPIRouter) GetRoutes(ctx context.Context, cd *flaggerv1.Canary) 
 			k.kind(), obj.GetName(), obj.GetNamespace(), p.primary, p.canary)
 	}
 	return obs.primaryWeight, obs.canaryWeight, obs.mirrored, nil
+}
+
+// SessionCookies reads the session cookies the route hands out (none when it does not exist).
+func (r *GatewayAPIRouter) SessionCookies(ctx context.Context, cd *flaggerv1.Canary) (SessionCookies, error) {
+	p, err := r.plan(cd)
+	if err != nil {
+		return SessionCookies{}, err
+	}
+	k, obj, err := r.getRoute(ctx, p)
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		return SessionCookies{}, nil
+	}
+	if err != nil {
+		return SessionCookies{}, err
+	}
+	return p.observe(k, obj, true).cookies, nil
 }
 
 // Finalize restores a route Pennant took over, as the Istio router does: the spec of kubectl's
@@ -373,7 +382,6 @@ type gwPlan struct {
 	timeouts              *gatewayv1.HTTPRouteTimeouts
 	mirrorPercent         *int32
 	affinity              *flaggerv1.SessionAffinity
-	primaryCookieMaxAge   int
 }
 
 // plan translates and validates the canary's spec; every problem is an InvalidSpecError.
@@ -453,17 +461,10 @@ func (p *gwPlan) planAnalysis(a *flaggerv1.CanaryAnalysis) error {
 		p.mirrorPercent = ptr.To(int32(a.MirrorWeight))
 	}
 	if sa := a.SessionAffinity; sa != nil {
-		if !gwTokenPattern.MatchString(sa.CookieName) {
-			return Invalidf("spec.analysis.sessionAffinity.cookieName %q is not a valid cookie name", sa.CookieName)
+		if err := validateSessionAffinity(sa); err != nil {
+			return err
 		}
-		if sa.PrimaryCookieName != "" && !gwTokenPattern.MatchString(sa.PrimaryCookieName) {
-			return Invalidf("spec.analysis.sessionAffinity.primaryCookieName %q is not a valid cookie name", sa.PrimaryCookieName)
-		}
-		if sa.PrimaryCookieName == sa.CookieName {
-			return Invalidf("spec.analysis.sessionAffinity.primaryCookieName must differ from cookieName")
-		}
-		p.affinity = sa
-		p.primaryCookieMaxAge = int(p.cd.GetAnalysisInterval(10 * time.Second).Seconds())
+		p.affinity = SessionAffinityOf(p.cd)
 	}
 	return nil
 }
@@ -799,10 +800,9 @@ type gwObserved struct {
 	weighted                    *gatewayv1.HTTPRouteRule
 	primaryWeight, canaryWeight int
 	mirrored                    bool
-	// session cookies as "name=value"
-	canaryCookie, primaryCookie, previousCookie string
-	managed                                     gwManaged
-	cookieNames                                 []string // configured and recorded
+	cookies                     SessionCookies // those the route hands out
+	managed                     gwManaged
+	cookieNames                 []string // configured and recorded
 }
 
 func (p *gwPlan) observe(k gwRouteKind, obj client.Object, existing bool) *gwObserved {
@@ -831,17 +831,17 @@ func (p *gwPlan) observe(k gwRouteKind, obj client.Object, existing bool) *gwObs
 			switch string(b.Name) {
 			case p.primary:
 				obs.primaryWeight = int(ptr.Deref(b.Weight, 1))
-				obs.primaryCookie = p.issuedCookie(b.Filters, p.primaryCookieName())
+				obs.cookies.Primary = p.issuedCookie(b.Filters, p.primaryCookieName())
 			case p.canary:
 				obs.canaryWeight = int(ptr.Deref(b.Weight, 1))
-				obs.canaryCookie = p.issuedCookie(b.Filters, p.canaryCookieName())
+				obs.cookies.Canary = p.issuedCookie(b.Filters, p.canaryCookieName())
 			}
 		}
 		obs.mirrored = slices.ContainsFunc(w.Filters, p.isCanaryMirror)
 	}
 	for i, role := range obs.roles {
-		if role == gwRoleStickyCanary {
-			obs.previousCookie = p.issuedCookie(obs.rules[i].Filters, p.canaryCookieName())
+		if role == gwRoleStickyCanary && gwExpires(obs.rules[i].Filters) {
+			obs.cookies.Previous = p.issuedCookie(obs.rules[i].Filters, p.canaryCookieName())
 		}
 	}
 	return obs
@@ -888,26 +888,28 @@ func (p *gwPlan) roleOf(rule gatewayv1.HTTPRouteRule, recordedCookies []string) 
 }
 
 // gwStickyCookie returns the cookie name of a sticky rule: one matching the Cookie header against
-// ".*<name>.*<value>.*", the form Flagger writes.
+// cookieRegex's form (or Flagger's, unquoted).
 func gwStickyCookie(rule gatewayv1.HTTPRouteRule) (string, bool) {
 	for _, m := range rule.Matches {
 		for _, h := range m.Headers {
-			if !strings.EqualFold(string(h.Name), gwCookieHeader) || ptr.Deref(h.Type, gatewayv1.HeaderMatchExact) != gatewayv1.HeaderMatchRegularExpression {
+			if !strings.EqualFold(string(h.Name), cookieHeader) || ptr.Deref(h.Type, gatewayv1.HeaderMatchExact) != gatewayv1.HeaderMatchRegularExpression {
 				continue
 			}
-			inner, ok := strings.CutPrefix(h.Value, ".*")
-			if !ok {
-				continue
-			}
-			if inner, ok = strings.CutSuffix(inner, ".*"); !ok {
-				continue
-			}
-			if name, _, ok := strings.Cut(inner, ".*"); ok && name != "" {
+			if name, ok := cookieRegexName(h.Value); ok {
 				return name, true
 			}
 		}
 	}
 	return "", false
+}
+
+// gwExpires reports whether the filters expire a cookie (the sticky rule after a run).
+func gwExpires(filters []gatewayv1.HTTPRouteFilter) bool {
+	return slices.ContainsFunc(filters, func(f gatewayv1.HTTPRouteFilter) bool {
+		return f.ResponseHeaderModifier != nil && slices.ContainsFunc(f.ResponseHeaderModifier.Add, func(h gatewayv1.HTTPHeader) bool {
+			return strings.EqualFold(string(h.Name), setCookieHeader) && strings.Contains(h.Value, expiredMaxAge)
+		})
+	})
 }
 
 // issuedCookie returns "name=value" of a Set-Cookie response header for the cookie name among filters.
@@ -920,9 +922,8 @@ func (p *gwPlan) issuedCookie(filters []gatewayv1.HTTPRouteFilter, name string) 
 			continue
 		}
 		for _, h := range slices.Concat(f.ResponseHeaderModifier.Add, f.ResponseHeaderModifier.Set) {
-			if strings.EqualFold(string(h.Name), gwSetCookieHeader) && strings.HasPrefix(h.Value, name+"=") {
-				cookie, _, _ := strings.Cut(h.Value, ";")
-				return strings.TrimSpace(cookie)
+			if strings.EqualFold(string(h.Name), setCookieHeader) && strings.HasPrefix(h.Value, name+"=") {
+				return cookieOfSetCookie(h.Value)
 			}
 		}
 	}
@@ -936,86 +937,6 @@ func (p *gwPlan) isCanaryMirror(f gatewayv1.HTTPRouteFilter) bool {
 	ref := f.RequestMirror.BackendRef
 	return string(ref.Name) == p.canary && ptr.Deref(ref.Kind, gwServiceKind) == gwServiceKind &&
 		(ref.Namespace == nil || string(*ref.Namespace) == p.cd.Namespace)
-}
-
-// gwCookies are the session cookies of the routes being written, as "name=value".
-type gwCookies struct{ canary, primary, previous string }
-
-// cookies picks the session cookies: those the route already issues, else the canary status ones
-// (Flagger keeps them there; Pennant's status does not persist them), else new ones. Once the canary
-// weight is back to 0, the cookie of the run becomes the previous one, to expire.
-func (p *gwPlan) cookies(obs *gwObserved, canaryWeight int) gwCookies {
-	sa := p.affinity
-	if sa == nil {
-		return gwCookies{}
-	}
-	st := p.cd.Status
-	pick := func(name string, candidates ...string) string {
-		for _, c := range candidates {
-			if name != "" && strings.HasPrefix(c, name+"=") {
-				return c
-			}
-		}
-		return ""
-	}
-	if canaryWeight == 0 {
-		for _, c := range []string{obs.canaryCookie, obs.previousCookie, st.SessionAffinityCookie, st.PreviousSessionAffinityCookie} {
-			if name, value, ok := strings.Cut(c, "="); ok && name != "" && value != "" {
-				return gwCookies{previous: c}
-			}
-		}
-		return gwCookies{}
-	}
-	c := gwCookies{canary: pick(sa.CookieName, obs.canaryCookie, st.SessionAffinityCookie)}
-	if c.canary == "" {
-		c.canary = sa.CookieName + "=" + gwRandomValue()
-	}
-	if sa.PrimaryCookieName != "" {
-		if c.primary = pick(sa.PrimaryCookieName, obs.primaryCookie, st.PrimarySessionAffinityCookie); c.primary == "" {
-			c.primary = sa.PrimaryCookieName + "=" + gwRandomValue()
-		}
-	}
-	return c
-}
-
-func gwRandomValue() string {
-	b := make([]byte, gwCookieValueSize)
-	for i := range b {
-		b[i] = gwCookieLetters[rand.IntN(len(gwCookieLetters))]
-	}
-	return string(b)
-}
-
-// setCookie is the Set-Cookie value of a cookie with the configured attributes.
-func (p *gwPlan) setCookie(cookie string, maxAge int) string {
-	sa := p.affinity
-	parts := []string{cookie, fmt.Sprintf("Max-Age=%d", maxAge)}
-	if sa.Domain != "" {
-		parts = append(parts, "Domain="+sa.Domain)
-	}
-	if sa.Path != "" {
-		parts = append(parts, "Path="+sa.Path)
-	}
-	if sa.HttpOnly {
-		parts = append(parts, "HttpOnly")
-	}
-	if sa.Secure {
-		parts = append(parts, "Secure")
-	}
-	if sa.SameSite != "" {
-		parts = append(parts, "SameSite="+sa.SameSite)
-	}
-	if sa.Partitioned {
-		parts = append(parts, "Partitioned")
-	}
-	return strings.Join(parts, "; ")
-}
-
-func (p *gwPlan) canaryMaxAge() int {
-	if p.affinity.MaxAge > 0 {
-		return p.affinity.MaxAge
-	}
-	return flaggerv1.DefaultSessionAffinityMaxAge
 }
 
 // gwRule is a rule Pennant generates, with its role.
@@ -1041,21 +962,20 @@ func (p *gwPlan) backend(name string, weight int, filters ...gatewayv1.HTTPRoute
 
 func gwSetCookieFilter(value string) gatewayv1.HTTPRouteFilter {
 	return gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier,
-		ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: gwSetCookieHeader, Value: value}}}}
+		ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{Add: []gatewayv1.HTTPHeader{{Name: setCookieHeader, Value: value}}}}
 }
 
 func gwCookieMatch(cookie string) gatewayv1.HTTPRouteMatch {
-	name, value, _ := strings.Cut(cookie, "=")
 	return gatewayv1.HTTPRouteMatch{Headers: []gatewayv1.HTTPHeaderMatch{{
 		Type:  ptr.To(gatewayv1.HeaderMatchRegularExpression),
-		Name:  gwCookieHeader,
-		Value: fmt.Sprintf(".*%s.*%s.*", name, value),
+		Name:  cookieHeader,
+		Value: cookieRegex(cookie),
 	}}}
 }
 
 // generatedRules are Pennant's rules for the weights, in Flagger's order: sticky rules, the weighted
 // rule, the A/B default rule.
-func (p *gwPlan) generatedRules(primaryWeight, canaryWeight int, mirrored bool, c gwCookies) []gwRule {
+func (p *gwPlan) generatedRules(primaryWeight, canaryWeight int, mirrored bool, c SessionCookies) []gwRule {
 	base := func() []gatewayv1.HTTPRouteFilter {
 		out := make([]gatewayv1.HTTPRouteFilter, 0, len(p.filters))
 		for _, f := range p.filters {
@@ -1081,29 +1001,28 @@ func (p *gwPlan) generatedRules(primaryWeight, canaryWeight int, mirrored bool, 
 		}, Percent: p.mirrorPercent}
 		weightedFilters = append(weightedFilters, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: mirror})
 	}
+	affinity := planAffinity(p.cd, c, primaryWeight, canaryWeight)
 	var primaryFilters, canaryFilters []gatewayv1.HTTPRouteFilter
-	if c.canary != "" {
-		canaryFilters = append(canaryFilters, gwSetCookieFilter(p.setCookie(c.canary, p.canaryMaxAge())))
+	if affinity.canarySetCookie != "" {
+		canaryFilters = append(canaryFilters, gwSetCookieFilter(affinity.canarySetCookie))
 	}
-	if c.primary != "" {
-		primaryFilters = append(primaryFilters, gwSetCookieFilter(p.setCookie(c.primary, p.primaryCookieMaxAge)))
+	if affinity.primarySetCookie != "" {
+		primaryFilters = append(primaryFilters, gwSetCookieFilter(affinity.primarySetCookie))
 	}
 	weighted := rule(gwCopyMatches(weightedMatches), weightedFilters,
 		p.backend(p.primary, primaryWeight, primaryFilters...), p.backend(p.canary, canaryWeight, canaryFilters...))
 
 	var out []gwRule
-	switch {
-	case c.canary != "":
-		out = append(out, gwRule{gwRoleStickyCanary, rule(p.stickyMatches(c.canary), base(),
-			p.backend(p.primary, 0), p.backend(p.canary, 100))})
-		if c.primary != "" {
-			out = append(out, gwRule{gwRoleStickyPrimary, rule(p.stickyMatches(c.primary), base(),
-				p.backend(p.primary, 100), p.backend(p.canary, 0))})
+	for _, s := range affinity.sticky {
+		role, filters := gwRoleStickyCanary, base()
+		if s.kind == stickyPrimary {
+			role = gwRoleStickyPrimary
 		}
-	case c.previous != "":
-		filters := gwMergeFilters(base(), []gatewayv1.HTTPRouteFilter{gwSetCookieFilter(c.previous + "; Max-Age=-1")})
-		out = append(out, gwRule{gwRoleStickyCanary, rule(p.stickyMatches(c.previous), filters,
-			p.backend(p.primary, primaryWeight), p.backend(p.canary, canaryWeight))})
+		if s.setCookie != "" {
+			filters = gwMergeFilters(filters, []gatewayv1.HTTPRouteFilter{gwSetCookieFilter(s.setCookie)})
+		}
+		out = append(out, gwRule{role, rule(p.stickyMatches(s.cookie), filters,
+			p.backend(p.primary, s.primary), p.backend(p.canary, s.canary))})
 	}
 	out = append(out, gwRule{gwRoleWeighted, weighted})
 	if p.abMatches != nil {
@@ -1136,7 +1055,7 @@ func (p *gwPlan) write(k gwRouteKind, obj client.Object, obs *gwObserved, primar
 			}
 		}
 	}
-	generated := p.generatedRules(primaryWeight, canaryWeight, mirrored, p.cookies(obs, canaryWeight))
+	generated := p.generatedRules(primaryWeight, canaryWeight, mirrored, pickSessionCookies(p.cd, obs.cookies))
 	rules := make([]gatewayv1.HTTPRouteRule, 0, len(generated))
 	for _, g := range generated {
 		rules = append(rules, obs.keepUserSettings(g))
@@ -1255,7 +1174,7 @@ func (obs *gwObserved) withoutManagedHeaders(f, recorded *gatewayv1.HTTPHeaderFi
 		}) {
 			return true
 		}
-		return strings.EqualFold(string(h.Name), gwSetCookieHeader) && slices.ContainsFunc(obs.cookieNames, func(n string) bool {
+		return strings.EqualFold(string(h.Name), setCookieHeader) && slices.ContainsFunc(obs.cookieNames, func(n string) bool {
 			return strings.HasPrefix(h.Value, n+"=")
 		})
 	}

@@ -318,6 +318,12 @@ func TestGatewayAPISessionAffinity(t *testing.T) {
 	cd = e.createCanary(t, cd)
 	r := newGatewayRouter(e, "v1")
 	ctx := context.Background()
+	// split is a SetRoutes with the cookies the controller decides for it in the status.
+	split := func(primary, canary int) {
+		t.Helper()
+		advanceCookies(cd, canary)
+		gwMust(t, r.SetRoutes(ctx, cd, primary, canary, false))
+	}
 	gwMust(t, r.Reconcile(ctx, cd))
 	if n := len(e.gwHTTPRoute(t, "podinfo").Spec.Rules); n != 1 {
 		t.Fatalf("before the run: %d rules, want 1", n)
@@ -356,9 +362,12 @@ func TestGatewayAPISessionAffinity(t *testing.T) {
 
 	// The run starts: the canary sets its cookie, which then pins users to it; the primary's cookie
 	// pins its users for one interval.
-	gwMust(t, r.SetRoutes(ctx, cd, 90, 10, false))
+	split(90, 10)
 	hr := e.gwHTTPRoute(t, "podinfo")
 	canaryCookie, primaryCookie := issued(hr, 1), issued(hr, 0)
+	if canaryCookie != cd.Status.SessionAffinityCookie || primaryCookie != cd.Status.PrimarySessionAffinityCookie {
+		t.Errorf("cookies handed out %q %q, want the status's %+v", canaryCookie, primaryCookie, SessionCookiesOf(&cd.Status))
+	}
 	want := []gatewayv1.HTTPRouteRule{
 		cookieRule(canaryCookie, []gatewayv1.HTTPRouteFilter{respSet}, 0, 100),
 		cookieRule(primaryCookie, []gatewayv1.HTTPRouteFilter{respSet}, 100, 0),
@@ -372,8 +381,16 @@ func TestGatewayAPISessionAffinity(t *testing.T) {
 	gwWantRoutes(t, r, cd, 90, 10, false)
 	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, cd) })
 
-	// The next step keeps the cookies (read back from the route: the status does not hold them).
-	gwMust(t, r.SetRoutes(ctx, cd, 50, 50, false))
+	// A status without cookies (written before Pennant kept them there, or lost) keeps the route's.
+	bare := cd.DeepCopy()
+	SessionCookies{}.Record(&bare.Status)
+	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, bare) })
+	if got, err := r.SessionCookies(ctx, bare); err != nil || got != (SessionCookies{Canary: canaryCookie, Primary: primaryCookie}) {
+		t.Errorf("SessionCookies = %+v, %v", got, err)
+	}
+
+	// The next step keeps the cookies.
+	split(50, 50)
 	hr = e.gwHTTPRoute(t, "podinfo")
 	if c, p := issued(hr, 1), issued(hr, 0); c != canaryCookie || p != primaryCookie {
 		t.Errorf("cookies changed between steps: %s %s -> %s %s", canaryCookie, primaryCookie, c, p)
@@ -381,7 +398,7 @@ func TestGatewayAPISessionAffinity(t *testing.T) {
 	gwWantRoutes(t, r, cd, 50, 50, false)
 
 	// Promotion: the run's cookie is expired on the rule that matches it, no cookie is set anymore.
-	gwMust(t, r.SetRoutes(ctx, cd, 100, 0, false))
+	split(100, 0)
 	hr = e.gwHTTPRoute(t, "podinfo")
 	expire := gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterResponseHeaderModifier, ResponseHeaderModifier: &gatewayv1.HTTPHeaderFilter{
 		Set: []gatewayv1.HTTPHeader{{Name: "X-Resp", Value: "r"}},
@@ -397,7 +414,7 @@ func TestGatewayAPISessionAffinity(t *testing.T) {
 	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, cd) })
 
 	// The next run issues a new cookie.
-	gwMust(t, r.SetRoutes(ctx, cd, 90, 10, false))
+	split(90, 10)
 	if c := issued(e.gwHTTPRoute(t, "podinfo"), 1); c == canaryCookie {
 		t.Errorf("a new run reuses the cookie %s", c)
 	}
@@ -465,6 +482,7 @@ func TestGRPCRoute(t *testing.T) {
 		t.Errorf("a gRPC canary has an HTTPRoute too (err %v)", err)
 	}
 
+	advanceCookies(cd, 20)
 	gwMust(t, r.SetRoutes(ctx, cd, 80, 20, false))
 	gwWantRoutes(t, r, cd, 80, 20, false)
 	gr = e.gwGRPCRoute(t, "podinfo")
@@ -589,6 +607,7 @@ func TestGatewayAPIKeepsUserFilters(t *testing.T) {
 
 	// Session affinity starts: the new sticky rule inherits the weighted rule's user filters.
 	cd.Spec.Analysis.SessionAffinity = &flaggerv1.SessionAffinity{CookieName: "c"}
+	advanceCookies(cd, 10)
 	gwMust(t, r.SetRoutes(ctx, cd, 90, 10, false))
 	rules := e.gwHTTPRoute(t, "podinfo").Spec.Rules
 	if len(rules) != 2 {
@@ -847,5 +866,34 @@ func TestGatewayAPIConvergesFlaggerRoute(t *testing.T) {
 		t.Errorf("a route this canary controls is not taken over")
 	}
 	gwWantRoutes(t, r, cd, 70, 30, false)
+	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, cd) })
+}
+
+// The cookie name goes into the sticky rule's regular expression quoted: "app.canary+v" must not
+// match "appXcanaryv".
+func TestGatewayAPISessionAffinityQuotesTheCookieName(t *testing.T) {
+	e := newRouterEnv(t)
+	cd := gwCanary("gatewayapi:v1")
+	cd.Spec.Analysis.SessionAffinity = &flaggerv1.SessionAffinity{CookieName: "app.canary+v"}
+	cd = e.createCanary(t, cd)
+	r := newGatewayRouter(e, "v1")
+	ctx := context.Background()
+	gwMust(t, r.Reconcile(ctx, cd))
+	cd.Status.SessionAffinityCookie = "app.canary+v=abcdefghij"
+	gwMust(t, r.SetRoutes(ctx, cd, 80, 20, false))
+	rules := e.gwHTTPRoute(t, "podinfo").Spec.Rules
+	if len(rules) != 2 || len(rules[0].Matches) != 1 || len(rules[0].Matches[0].Headers) != 1 {
+		t.Fatalf("rules %+v, want the sticky rule and the weighted one", rules)
+	}
+	h := rules[0].Matches[0].Headers[0]
+	if want := `.*app\.canary\+v.*abcdefghij.*`; h.Value != want {
+		t.Errorf("sticky Cookie match %q, want %q", h.Value, want)
+	}
+	re := regexp.MustCompile("^(?:" + h.Value + ")$")
+	if !re.MatchString("a=1; app.canary+v=abcdefghij") || re.MatchString("appXcanaryv=abcdefghij") {
+		t.Errorf("the match %q does not match exactly the cookie app.canary+v", h.Value)
+	}
+	// The next write still knows the rule as the sticky one.
+	gwUnchanged(t, r, func() error { return r.SetRoutes(ctx, cd, 80, 20, false) })
 	gwUnchanged(t, r, func() error { return r.Reconcile(ctx, cd) })
 }

@@ -2,11 +2,9 @@ package router
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,17 +28,13 @@ import (
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
 
-// Names and headers of the routes the Istio router generates. The sticky route name is Flagger's;
-// the primary sticky route is Pennant's name for the route Flagger adds for primaryCookieName.
+// Names of the routes the Istio router generates. The sticky route name is Flagger's; the primary
+// sticky route is Pennant's name for the route Flagger adds for primaryCookieName.
 const (
 	istioStickyRouteName        = "sticky-route"
 	istioPrimaryStickyRouteName = "sticky-route-primary"
 
-	istioMeshGateway     = "mesh"
-	istioCookieHeader    = "Cookie"
-	istioSetCookieHeader = "Set-Cookie"
-	// istioExpiredCookie marks the Set-Cookie that deletes the cookie of a finished canary run.
-	istioExpiredCookie = "Max-Age=-1"
+	istioMeshGateway = "mesh"
 )
 
 // IstioRouter is the router of the istio provider. It generates:
@@ -53,12 +47,10 @@ const (
 //
 // A/B testing (analysis.match) puts the weights on a route matching the analysis conditions and sends
 // everything else to the primary. Mirroring copies the weighted route's traffic to <svc>-canary
-// (mirrorPercentage = analysis.mirrorWeight). Session affinity adds a Set-Cookie response header to
-// the canary destination and a route sending requests that carry the cookie to the canary; with
-// primaryCookieName the primary gets the same treatment for one analysis interval.
-//
-// Flagger keeps the session affinity cookies in the canary status; routers do not write status, so
-// the VirtualService itself holds them, and new ones are derived from the canary's UID and revision.
+// (mirrorPercentage = analysis.mirrorWeight). Session affinity (planAffinity, with the cookies of
+// the canary status) adds Set-Cookie response headers to the weighted route's destinations and, ahead
+// of it, the routes "sticky-route" (the canary cookie to the canary, or, after the run, expiring it)
+// and "sticky-route-primary" (the primary cookie to the primary).
 //
 // A VirtualService that exists and is controlled by nothing is taken over: its spec is saved as JSON
 // in the flagger.kubernetes.io/original-configuration annotation and restored by Finalize.
@@ -70,8 +62,9 @@ type IstioRouter struct {
 }
 
 var (
-	_ Interface = (*IstioRouter)(nil)
-	_ Validator = (*IstioRouter)(nil)
+	_ Interface             = (*IstioRouter)(nil)
+	_ Validator             = (*IstioRouter)(nil)
+	_ SessionAffinityRouter = (*IstioRouter)(nil)
 )
 
 // NewIstio returns the Istio router; c must know the networking.istio.io/v1 kinds.
@@ -106,13 +99,13 @@ func (r *IstioRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error
 		if !ok {
 			st = istioRoutes{primary: 100}
 		}
-		k.settle(cd, &st)
+		st.cookies = pickSessionCookies(cd, st.cookies)
 		return st
 	})
 }
 
-// SetRoutes applies the weights (and mirroring) to the VirtualService, which Reconcile must have
-// created.
+// SetRoutes applies the weights (and mirroring, and the session cookies of the canary status) to the
+// VirtualService, which Reconcile must have created.
 func (r *IstioRouter) SetRoutes(ctx context.Context, cd *flaggerv1.Canary, primaryWeight, canaryWeight int, mirrored bool) error {
 	k, err := newIstioConfig(cd)
 	if err != nil {
@@ -120,13 +113,25 @@ func (r *IstioRouter) SetRoutes(ctx context.Context, cd *flaggerv1.Canary, prima
 	}
 	return r.writeVirtualService(ctx, cd, k, true, func(vs *istionetv1.VirtualService) istioRoutes {
 		current, _ := k.observe(vs)
-		st := istioRoutes{
+		return istioRoutes{
 			primary: primaryWeight, canary: canaryWeight, mirrored: mirrored && !k.tcp,
-			canaryCookie: current.canaryCookie, previousCookie: current.previousCookie, primaryCookie: current.primaryCookie,
+			cookies: pickSessionCookies(cd, current.cookies),
 		}
-		k.settle(cd, &st)
-		return st
 	})
+}
+
+// SessionCookies reads the session cookies the VirtualService hands out (none when it does not exist).
+func (r *IstioRouter) SessionCookies(ctx context.Context, cd *flaggerv1.Canary) (SessionCookies, error) {
+	k, err := newIstioConfig(cd)
+	if err != nil {
+		return SessionCookies{}, err
+	}
+	vs := &istionetv1.VirtualService{}
+	if err := r.client.Get(ctx, types.NamespacedName{Namespace: cd.Namespace, Name: k.apex}, vs); err != nil {
+		return SessionCookies{}, client.IgnoreNotFound(err)
+	}
+	st, _ := k.observe(vs)
+	return st.cookies, nil
 }
 
 // GetRoutes reads the weights of the route that splits traffic, and whether it is mirrored.
@@ -394,9 +399,8 @@ func istioCloneAll[M proto.Message](ms []M) []M {
 type istioRoutes struct {
 	primary, canary int
 	mirrored        bool
-	// Session affinity cookies, as name=value: the one handed out by the canary during a run, the one
-	// of the last run (expired on the clients that still send it) and the primary's.
-	canaryCookie, previousCookie, primaryCookie string
+	// cookies are the session affinity cookies the routes hand out.
+	cookies SessionCookies
 }
 
 // istioConfig is a canary's spec translated into Istio's terms.
@@ -405,26 +409,25 @@ type istioConfig struct {
 	hosts, gateways       []string
 	// port is set on the destinations when the ports must be explicit (Flagger's rule: port discovery
 	// behind an ingress gateway, or delegation).
-	port     *networkingv1.PortSelector
-	tcp      bool
-	l4Match  []*networkingv1.L4MatchAttributes
-	match    []*networkingv1.HTTPMatchRequest
-	abMatch  []*networkingv1.HTTPMatchRequest // nil unless A/B testing
-	rewrite  *networkingv1.HTTPRewrite
-	timeout  *durationpb.Duration
-	retries  *networkingv1.HTTPRetry
-	cors     *networkingv1.CorsPolicy
-	headers  *networkingv1.Headers
-	mirror   int
-	affinity *flaggerv1.SessionAffinity // nil for TCP and A/B routing, where it does not apply
-	// primaryMaxAge is the life of the primary cookie: one analysis interval.
-	primaryMaxAge int
+	port    *networkingv1.PortSelector
+	tcp     bool
+	l4Match []*networkingv1.L4MatchAttributes
+	match   []*networkingv1.HTTPMatchRequest
+	abMatch []*networkingv1.HTTPMatchRequest // nil unless A/B testing
+	rewrite *networkingv1.HTTPRewrite
+	timeout *durationpb.Duration
+	retries *networkingv1.HTTPRetry
+	cors    *networkingv1.CorsPolicy
+	headers *networkingv1.Headers
+	mirror  int
+	// cd is the canary, whose session affinity settings planAffinity reads.
+	cd            *flaggerv1.Canary
 	trafficPolicy *networkingv1.TrafficPolicy
 }
 
 func newIstioConfig(cd *flaggerv1.Canary) (*istioConfig, error) {
 	svc := cd.Spec.Service
-	k := &istioConfig{tcp: strings.EqualFold(svc.AppProtocol, "tcp")}
+	k := &istioConfig{tcp: strings.EqualFold(svc.AppProtocol, "tcp"), cd: cd}
 	k.apex, k.primary, k.canary = cd.GetServiceNames()
 
 	if svc.Delegation {
@@ -496,38 +499,11 @@ func newIstioConfig(cd *flaggerv1.Canary) (*istioConfig, error) {
 		}
 	}
 	if sa := a.SessionAffinity; sa != nil {
-		if err := istioValidateAffinity(sa); err != nil {
+		if err := validateSessionAffinity(sa); err != nil {
 			return nil, err
-		}
-		if !k.tcp && k.abMatch == nil {
-			k.affinity = sa
-			k.primaryMaxAge = int(cd.GetAnalysisInterval(0) / time.Second)
 		}
 	}
 	return k, nil
-}
-
-// istioCookieToken is RFC 6265's cookie-name.
-var istioCookieToken = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-func istioValidateAffinity(sa *flaggerv1.SessionAffinity) error {
-	switch {
-	case !istioCookieToken.MatchString(sa.CookieName):
-		return Invalidf("analysis.sessionAffinity.cookieName %q is not a valid cookie name", sa.CookieName)
-	case sa.PrimaryCookieName != "" && !istioCookieToken.MatchString(sa.PrimaryCookieName):
-		return Invalidf("analysis.sessionAffinity.primaryCookieName %q is not a valid cookie name", sa.PrimaryCookieName)
-	case sa.PrimaryCookieName == sa.CookieName:
-		return Invalidf("analysis.sessionAffinity: cookieName and primaryCookieName must differ (both %q)", sa.CookieName)
-	case sa.MaxAge < 0:
-		return Invalidf("analysis.sessionAffinity.maxAge must not be negative, got %d", sa.MaxAge)
-	case strings.ContainsAny(sa.Domain, "; \t\r\n"):
-		return Invalidf("analysis.sessionAffinity.domain %q is not a valid cookie domain", sa.Domain)
-	case strings.ContainsAny(sa.Path, ";\r\n"):
-		return Invalidf("analysis.sessionAffinity.path %q is not a valid cookie path", sa.Path)
-	case sa.SameSite != "" && !slices.Contains([]string{"Strict", "Lax", "None"}, sa.SameSite):
-		return Invalidf("analysis.sessionAffinity.sameSite must be Strict, Lax or None, got %q", sa.SameSite)
-	}
-	return nil
 }
 
 // virtualService builds the VirtualService spec for a routing state.
@@ -551,45 +527,48 @@ func (k *istioConfig) virtualService(st istioRoutes) *networkingv1.VirtualServic
 			weighted.MirrorPercentage = &networkingv1.Percent{Value: float64(k.mirror)}
 		}
 	}
+	plan := planAffinity(k.cd, st.cookies, st.primary, st.canary)
+	for _, d := range weighted.Route {
+		switch d.GetDestination().GetHost() {
+		case k.primary:
+			istioSetCookie(d, plan.primarySetCookie)
+		case k.canary:
+			istioSetCookie(d, plan.canarySetCookie)
+		}
+	}
+	vs.Http = append(k.stickyRoutes(plan), weighted)
 	if k.abMatch != nil {
 		weighted.Match = istioCloneAll(k.abMatch)
-		vs.Http = []*networkingv1.HTTPRoute{
-			weighted,
-			k.httpRoute("", istioCloneAll(k.match), []*networkingv1.HTTPRouteDestination{k.httpDestination(k.primary, 100)}),
-		}
-		return vs
+		vs.Http = append(vs.Http,
+			k.httpRoute("", istioCloneAll(k.match), []*networkingv1.HTTPRouteDestination{k.httpDestination(k.primary, 100)}))
 	}
-
-	var sticky []*networkingv1.HTTPRoute
-	switch sa := k.affinity; {
-	case sa == nil:
-	case st.canary > 0 && st.canaryCookie != "":
-		// The canary hands out its cookie; requests that carry it stay on the canary.
-		istioAddSetCookie(weighted.Route[1], istioBuildCookie(sa, st.canaryCookie, istioMaxAge(sa)))
-		sticky = append(sticky, k.httpRoute(istioStickyRouteName, k.cookieMatch(st.canaryCookie), k.split(0, 100)))
-		if st.primaryCookie != "" {
-			// The primary hands out its cookie for one interval; requests that carry it stay on the primary.
-			istioAddSetCookie(weighted.Route[0], istioBuildCookie(sa, st.primaryCookie, k.primaryMaxAge))
-			sticky = append(sticky, k.httpRoute(istioPrimaryStickyRouteName, k.cookieMatch(st.primaryCookie), k.split(100, 0)))
-		}
-	case st.canary == 0 && st.previousCookie != "":
-		// The run is over: requests with the last run's cookie are routed by weight and the cookie is
-		// expired.
-		expire := k.httpRoute(istioStickyRouteName, k.cookieMatch(st.previousCookie), k.split(st.primary, st.canary))
-		if expire.Headers == nil {
-			expire.Headers = &networkingv1.Headers{}
-		}
-		if expire.Headers.Response == nil {
-			expire.Headers.Response = &networkingv1.Headers_HeaderOperations{}
-		}
-		if expire.Headers.Response.Add == nil {
-			expire.Headers.Response.Add = map[string]string{}
-		}
-		expire.Headers.Response.Add[istioSetCookieHeader] = istioExpireCookie(sa, st.previousCookie)
-		sticky = append(sticky, expire)
-	}
-	vs.Http = append(sticky, weighted)
 	return vs
+}
+
+// stickyRoutes translates the session affinity plan's sticky routes.
+func (k *istioConfig) stickyRoutes(plan affinityPlan) []*networkingv1.HTTPRoute {
+	var out []*networkingv1.HTTPRoute
+	for _, s := range plan.sticky {
+		name := istioStickyRouteName
+		if s.kind == stickyPrimary {
+			name = istioPrimaryStickyRouteName
+		}
+		route := k.httpRoute(name, k.cookieMatch(s.cookie), k.split(s.primary, s.canary))
+		if s.setCookie != "" {
+			if route.Headers == nil {
+				route.Headers = &networkingv1.Headers{}
+			}
+			if route.Headers.Response == nil {
+				route.Headers.Response = &networkingv1.Headers_HeaderOperations{}
+			}
+			if route.Headers.Response.Add == nil {
+				route.Headers.Response.Add = map[string]string{}
+			}
+			route.Headers.Response.Add[setCookieHeader] = s.setCookie
+		}
+		out = append(out, route)
+	}
+	return out
 }
 
 // observe reads the routing state of an existing VirtualService; ok is false when it has no route
@@ -618,8 +597,8 @@ func (k *istioConfig) observe(vs *istionetv1.VirtualService) (st istioRoutes, ok
 	for _, route := range vs.Spec.Http {
 		switch route.GetName() {
 		case istioStickyRouteName:
-			if set := route.GetHeaders().GetResponse().GetAdd()[istioSetCookieHeader]; strings.Contains(set, istioExpiredCookie) {
-				st.previousCookie = istioCookieOf(set)
+			if set := route.GetHeaders().GetResponse().GetAdd()[setCookieHeader]; strings.Contains(set, expiredMaxAge) {
+				st.cookies.Previous = cookieOfSetCookie(set)
 			}
 			continue
 		case istioPrimaryStickyRouteName:
@@ -633,43 +612,16 @@ func (k *istioConfig) observe(vs *istionetv1.VirtualService) (st istioRoutes, ok
 		return st, false
 	}
 	for _, d := range weighted.Route {
-		set := d.GetHeaders().GetResponse().GetAdd()[istioSetCookieHeader]
+		set := d.GetHeaders().GetResponse().GetAdd()[setCookieHeader]
 		switch d.GetDestination().GetHost() {
 		case k.primary:
-			st.primary, st.primaryCookie = int(d.Weight), istioCookieOf(set)
+			st.primary, st.cookies.Primary = int(d.Weight), cookieOfSetCookie(set)
 		case k.canary:
-			st.canary, st.canaryCookie = int(d.Weight), istioCookieOf(set)
+			st.canary, st.cookies.Canary = int(d.Weight), cookieOfSetCookie(set)
 		}
 	}
 	st.mirrored = weighted.GetMirror().GetHost() != ""
 	return st, st.primary != 0 || st.canary != 0
-}
-
-// settle applies Flagger's session affinity cookie lifecycle to a routing state: a cookie per canary
-// run while the canary gets traffic, expired once the run is over; a primary cookie during the run.
-func (k *istioConfig) settle(cd *flaggerv1.Canary, st *istioRoutes) {
-	sa := k.affinity
-	if sa == nil {
-		st.canaryCookie, st.previousCookie, st.primaryCookie = "", "", ""
-		return
-	}
-	if st.canary == 0 {
-		if st.canaryCookie != "" {
-			st.previousCookie = st.canaryCookie
-		}
-		st.canaryCookie, st.primaryCookie = "", ""
-		return
-	}
-	if istioCookieName(st.canaryCookie) != sa.CookieName {
-		st.canaryCookie = istioNewCookie(cd, sa.CookieName, st.previousCookie)
-	}
-	st.previousCookie = ""
-	switch {
-	case sa.PrimaryCookieName == "":
-		st.primaryCookie = ""
-	case istioCookieName(st.primaryCookie) != sa.PrimaryCookieName:
-		st.primaryCookie = istioNewCookie(cd, sa.PrimaryCookieName, "")
-	}
 }
 
 func (k *istioConfig) destination(host string) *networkingv1.Destination {
@@ -701,11 +653,8 @@ func (k *istioConfig) httpRoute(name string, match []*networkingv1.HTTPMatchRequ
 
 // cookieMatch matches requests carrying a cookie, within spec.service.match.
 func (k *istioConfig) cookieMatch(cookie string) []*networkingv1.HTTPMatchRequest {
-	name, value, _ := strings.Cut(cookie, "=")
 	m := &networkingv1.HTTPMatchRequest{Headers: map[string]*networkingv1.StringMatch{
-		istioCookieHeader: {MatchType: &networkingv1.StringMatch_Regex{
-			Regex: fmt.Sprintf(".*%s.*%s.*", regexp.QuoteMeta(name), regexp.QuoteMeta(value)),
-		}},
+		cookieHeader: {MatchType: &networkingv1.StringMatch_Regex{Regex: cookieRegex(cookie)}},
 	}}
 	return istioMergeMatches([]*networkingv1.HTTPMatchRequest{m}, k.match)
 }
@@ -730,86 +679,14 @@ func istioMergeMatches(analysis, service []*networkingv1.HTTPMatchRequest) []*ne
 	return merged
 }
 
-func istioAddSetCookie(d *networkingv1.HTTPRouteDestination, cookie string) {
+// istioSetCookie makes a destination add a Set-Cookie header to its responses (none for "").
+func istioSetCookie(d *networkingv1.HTTPRouteDestination, setCookie string) {
+	if setCookie == "" {
+		return
+	}
 	d.Headers = &networkingv1.Headers{Response: &networkingv1.Headers_HeaderOperations{
-		Add: map[string]string{istioSetCookieHeader: cookie},
+		Add: map[string]string{setCookieHeader: setCookie},
 	}}
-}
-
-func istioMaxAge(sa *flaggerv1.SessionAffinity) int {
-	if sa.MaxAge > 0 {
-		return sa.MaxAge
-	}
-	return flaggerv1.DefaultSessionAffinityMaxAge
-}
-
-// istioBuildCookie is the Set-Cookie value for a name=value cookie with the configured attributes.
-func istioBuildCookie(sa *flaggerv1.SessionAffinity, cookie string, maxAge int) string {
-	parts := []string{cookie, "Max-Age=" + strconv.Itoa(maxAge)}
-	if sa.Domain != "" {
-		parts = append(parts, "Domain="+sa.Domain)
-	}
-	if sa.Path != "" {
-		parts = append(parts, "Path="+sa.Path)
-	}
-	if sa.SameSite != "" {
-		parts = append(parts, "SameSite="+sa.SameSite)
-	}
-	if sa.HttpOnly {
-		parts = append(parts, "HttpOnly")
-	}
-	if sa.Secure {
-		parts = append(parts, "Secure")
-	}
-	if sa.Partitioned {
-		parts = append(parts, "Partitioned")
-	}
-	return strings.Join(parts, "; ")
-}
-
-// istioExpireCookie is the Set-Cookie value that deletes a cookie: browsers need its domain and path.
-func istioExpireCookie(sa *flaggerv1.SessionAffinity, cookie string) string {
-	parts := []string{cookie, istioExpiredCookie}
-	if sa.Domain != "" {
-		parts = append(parts, "Domain="+sa.Domain)
-	}
-	if sa.Path != "" {
-		parts = append(parts, "Path="+sa.Path)
-	}
-	return strings.Join(parts, "; ")
-}
-
-// istioCookieOf returns the name=value of a Set-Cookie value.
-func istioCookieOf(setCookie string) string {
-	cookie, _, _ := strings.Cut(setCookie, ";")
-	cookie = strings.TrimSpace(cookie)
-	if !strings.Contains(cookie, "=") {
-		return ""
-	}
-	return cookie
-}
-
-func istioCookieName(cookie string) string {
-	name, _, _ := strings.Cut(cookie, "=")
-	return name
-}
-
-const istioCookieLetters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-// istioNewCookie derives a cookie name=value from the canary's UID and the revision under analysis,
-// so that every write of one run hands out the same cookie (Flagger draws it at random and keeps it
-// in the status). The value is ten letters, like Flagger's, and differs from avoid.
-func istioNewCookie(cd *flaggerv1.Canary, name, avoid string) string {
-	for attempt := 0; ; attempt++ {
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%s/%d", cd.UID, cd.Status.LastAppliedSpec, name, attempt)))
-		value := make([]byte, 10)
-		for i := range value {
-			value[i] = istioCookieLetters[int(sum[i])%len(istioCookieLetters)]
-		}
-		if cookie := name + "=" + string(value); cookie != avoid {
-			return cookie
-		}
-	}
 }
 
 // istioMatches translates Istio request matches written in the canary spec.

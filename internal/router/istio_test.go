@@ -359,8 +359,13 @@ func TestIstioSessionAffinity(t *testing.T) {
 		Domain: "flagger.app", Path: "/app", SameSite: "Strict", HttpOnly: true, Secure: true, Partitioned: true,
 	}
 	cd = e.createCanary(t, cd)
-	cd.Status.LastAppliedSpec = "rev-1"
 	r := istioNewRouter(e)
+	// split is a SetRoutes with the cookies the controller decides for it in the status.
+	split := func(primary, canary int) {
+		t.Helper()
+		advanceCookies(cd, canary)
+		istioSetRoutes(t, r, cd, primary, canary, false)
+	}
 	istioReconcile(t, r, cd)
 
 	spec := func(http ...*networkingv1.HTTPRoute) *networkingv1.VirtualService {
@@ -398,8 +403,8 @@ func TestIstioSessionAffinity(t *testing.T) {
 		)
 	}
 
-	// First step: the canary hands out its cookie, the primary its own for one interval (1m).
-	istioSetRoutes(t, r, cd, 90, 10, false)
+	// First step: the canary hands out the status's cookie, the primary its own for one interval (1m).
+	split(90, 10)
 	canaryCookie, primaryCookie := readCookies(istioGetVS(t, e, "podinfo"))
 	for cookie, name := range map[string]string{canaryCookie: "canary-cookie", primaryCookie: "primary-cookie"} {
 		n, v, _ := strings.Cut(cookie, "=")
@@ -407,8 +412,9 @@ func TestIstioSessionAffinity(t *testing.T) {
 			t.Fatalf("cookie %q, want %s=<10 letters>", cookie, name)
 		}
 	}
-	if want := istioNewCookie(cd, "canary-cookie", ""); canaryCookie != want {
-		t.Errorf("canary cookie %q is not derived from the canary (%q)", canaryCookie, want)
+	if canaryCookie != cd.Status.SessionAffinityCookie || primaryCookie != cd.Status.PrimarySessionAffinityCookie {
+		t.Errorf("cookies handed out %q %q, want the status's %q %q", canaryCookie, primaryCookie,
+			cd.Status.SessionAffinityCookie, cd.Status.PrimarySessionAffinityCookie)
 	}
 	istioAssertVS(t, e, running(canaryCookie, primaryCookie, 90, 10))
 	istioAssertRoutes(t, r, cd, 90, 10, false)
@@ -416,7 +422,15 @@ func TestIstioSessionAffinity(t *testing.T) {
 	// Reconcile keeps the sticky routes; the next steps keep the cookies.
 	istioReconcile(t, r, cd)
 	istioAssertVS(t, e, running(canaryCookie, primaryCookie, 90, 10))
-	istioSetRoutes(t, r, cd, 50, 50, false)
+	// A status without cookies (written before Pennant kept them there, or lost) keeps the route's.
+	bare := cd.DeepCopy()
+	SessionCookies{}.Record(&bare.Status)
+	istioReconcile(t, r, bare)
+	istioAssertVS(t, e, running(canaryCookie, primaryCookie, 90, 10))
+	if got, err := r.SessionCookies(context.Background(), bare); err != nil || got != (SessionCookies{Canary: canaryCookie, Primary: primaryCookie}) {
+		t.Errorf("SessionCookies = %+v, %v", got, err)
+	}
+	split(50, 50)
 	istioAssertVS(t, e, running(canaryCookie, primaryCookie, 50, 50))
 	istioAssertRoutes(t, r, cd, 50, 50, false)
 
@@ -429,15 +443,18 @@ func TestIstioSessionAffinity(t *testing.T) {
 		},
 		route("", nil, istioDest("podinfo-primary", 0, 100), istioDest("podinfo-canary", 0, 0)),
 	)
-	istioSetRoutes(t, r, cd, 100, 0, false)
+	split(100, 0)
+	if got := SessionCookiesOf(&cd.Status); got != (SessionCookies{Previous: canaryCookie}) {
+		t.Errorf("status cookies after the run %+v, want the run's as the previous one", got)
+	}
 	vs := istioAssertVS(t, e, finished)
 	istioAssertRoutes(t, r, cd, 100, 0, false)
 	istioReconcile(t, r, cd)
-	istioSetRoutes(t, r, cd, 100, 0, false)
+	split(100, 0)
 	istioAssertUnchanged(t, e, vs.ResourceVersion, "Reconcile and SetRoutes after the run")
 
-	// The next run hands out a new cookie, even when it analyses the same revision again.
-	istioSetRoutes(t, r, cd, 95, 5, false)
+	// The next run hands out a new cookie.
+	split(95, 5)
 	next, nextPrimary := readCookies(istioGetVS(t, e, "podinfo"))
 	if next == canaryCookie || !strings.HasPrefix(next, "canary-cookie=") {
 		t.Errorf("next run's cookie %q, want a new canary-cookie (last run: %q)", next, canaryCookie)
