@@ -86,6 +86,8 @@ type GatewayAPIRouter struct {
 	client  client.Client
 	owner   string
 	version string
+	// selector names the target's selector label, for the route's labels (apexLabels).
+	selector SelectorFunc
 }
 
 var (
@@ -97,7 +99,7 @@ var (
 // NewGatewayAPI returns the Gateway API router writing HTTPRoutes of the given API version, "v1" or
 // "v1beta1" (the provider gatewayapi:<version>).
 func NewGatewayAPI(c client.Client, o Options, version string) *GatewayAPIRouter {
-	return &GatewayAPIRouter{client: c, owner: o.FieldOwner, version: version}
+	return &GatewayAPIRouter{client: c, owner: o.FieldOwner, version: version, selector: o.Selector}
 }
 
 func (r *GatewayAPIRouter) provider() string { return "gatewayapi:" + r.version }
@@ -114,6 +116,11 @@ func (r *GatewayAPIRouter) Validate(cd *flaggerv1.Canary) error {
 func (r *GatewayAPIRouter) Reconcile(ctx context.Context, cd *flaggerv1.Canary) error {
 	p, err := r.plan(cd)
 	if err != nil {
+		return err
+	}
+	// Only Reconcile labels the route: SetRoutes must work without the target (the selector reads
+	// it), to send the traffic back to the primary when the target is gone.
+	if p.labels, err = apexLabels(ctx, r.selector, cd); err != nil {
 		return err
 	}
 	return r.upsertRoute(ctx, p, func(k gwRouteKind, obj client.Object, existing bool) error {
@@ -382,6 +389,8 @@ type gwPlan struct {
 	timeouts              *gatewayv1.HTTPRouteTimeouts
 	mirrorPercent         *int32
 	affinity              *flaggerv1.SessionAffinity
+	// labels are the route's labels (apexLabels); nil: those of any generated object.
+	labels map[string]string
 }
 
 // plan translates and validates the canary's spec; every problem is an InvalidSpecError.
@@ -1067,7 +1076,11 @@ func (p *gwPlan) write(k gwRouteKind, obj client.Object, obs *gwObserved, primar
 	if err := k.setModel(obj, model); err != nil {
 		return err
 	}
-	setGenerated(obj, p.cd)
+	if p.labels != nil {
+		stampGenerated(obj, p.cd, p.labels)
+	} else {
+		setGenerated(obj, p.cd)
+	}
 	annotations := obj.GetAnnotations()
 	if original != nil {
 		annotations[OriginalConfigAnnotation] = string(original)

@@ -353,3 +353,25 @@ func TestSetRoutesNeedsNoTarget(t *testing.T) {
 		})
 	}
 }
+
+func TestGatewayAPIObjectsAsFlagger(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	cd := gwCanary("gatewayapi:v1")
+	cd.Spec.Service.Apex = &flaggerv1.CustomMetadata{Labels: map[string]string{"team": "web"}}
+	cd = e.createCanary(t, cd)
+	r := NewGatewayAPI(e.c, objectsOptions(t, e), "v1")
+	if err := r.Reconcile(ctx, cd); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"team": "web", objectsSelectorLabel: "podinfo"}
+	objectsAssertLabels(t, e.gwHTTPRoute(t, "podinfo"), want)
+	// SetRoutes keeps the labels and does not need the target.
+	if err := e.c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: e.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetRoutes(ctx, cd, 90, 10, false); err != nil {
+		t.Fatal(err)
+	}
+	objectsAssertLabels(t, e.gwHTTPRoute(t, "podinfo"), want)
+}
