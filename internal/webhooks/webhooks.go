@@ -33,6 +33,9 @@ type Payload struct {
 type Caller struct {
 	client   *http.Client
 	insecure *http.Client
+	// waitMin and waitMax shape the backoff between retries (1s and 30s, Flagger's client's
+	// defaults); tests shorten them.
+	waitMin, waitMax time.Duration
 }
 
 // NewCaller returns a Caller with its own HTTP transports.
@@ -42,11 +45,16 @@ func NewCaller() *Caller {
 	return &Caller{
 		client:   &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		insecure: &http.Client{Transport: insecure},
+		waitMin:  retryWaitMin,
+		waitMax:  retryWaitMax,
 	}
 }
 
-// Call posts the payload of a canary to a webhook, retrying as configured. A status above 202 is a
-// failure whose message is the response body.
+// Call posts the payload of a canary to a webhook. A status above 202 is a failure whose message
+// is the response body. Each attempt is bounded by the webhook's timeout; a failure that may pass
+// when repeated (retryableStatus, retryableError) is retried up to hook.retries times after a
+// backoff, as Flagger's retrying HTTP client does. A closed gate's 403 is an answer, not a
+// failure to get one: it is never retried.
 func (c *Caller) Call(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.CanaryWebhook, phase flaggerv1.CanaryPhase, metadata map[string]string) error {
 	body, err := json.Marshal(Payload{
 		Name:      cd.Name,
@@ -58,28 +66,46 @@ func (c *Caller) Call(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.
 	if err != nil {
 		return err
 	}
-	attempts := max(1, hook.Retries+1)
-	for i := range attempts {
-		if err = c.post(ctx, hook, body); err == nil || ctx.Err() != nil {
-			return err
+	timeout := Timeout(hook)
+	for attempt := 0; ; attempt++ {
+		a := c.post(ctx, hook, timeout, body)
+		if a.err == nil || !a.retry || attempt >= hook.Retries || ctx.Err() != nil {
+			return a.failure(attempt + 1)
 		}
-		if i+1 < attempts {
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(backoff(i)):
-			}
+		timer := time.NewTimer(c.backoff(attempt, a, timeout))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return a.failure(attempt + 1)
+		case <-timer.C:
 		}
 	}
-	return err
 }
 
-func (c *Caller) post(ctx context.Context, hook flaggerv1.CanaryWebhook, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, Timeout(hook))
+// outcome is what one POST came to.
+type outcome struct {
+	err error
+	// retry tells whether the failure may pass when repeated.
+	retry bool
+	// retryAfter is the wait a 429 or 503 answer asked for, when retryAfterSet.
+	retryAfter    time.Duration
+	retryAfterSet bool
+}
+
+// failure is the error of the last attempt; after retries it says how many attempts were made.
+func (a outcome) failure(attempts int) error {
+	if a.err == nil || attempts == 1 {
+		return a.err
+	}
+	return fmt.Errorf("%w (gave up after %d attempts)", a.err, attempts)
+}
+
+func (c *Caller) post(ctx context.Context, hook flaggerv1.CanaryWebhook, timeout time.Duration, body []byte) outcome {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("invalid webhook url %q: %w", RedactURL(hook.URL), RedactError(err, RedactURL))
+		return outcome{err: fmt.Errorf("invalid webhook url %q: %w", RedactURL(hook.URL), RedactError(err, RedactURL))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	client := c.client
@@ -88,17 +114,21 @@ func (c *Caller) post(ctx context.Context, hook flaggerv1.CanaryWebhook, body []
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return RedactError(err, RedactURL)
+		return outcome{err: RedactError(err, RedactURL), retry: retryableError(err)}
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if resp.StatusCode > http.StatusAccepted {
-		if len(msg) == 0 {
-			return fmt.Errorf("%s", resp.Status)
-		}
-		return fmt.Errorf("%s", msg)
+	if resp.StatusCode <= http.StatusAccepted {
+		return outcome{}
 	}
-	return nil
+	a := outcome{err: fmt.Errorf("%s", msg), retry: retryableStatus(resp.StatusCode)}
+	if len(msg) == 0 {
+		a.err = fmt.Errorf("%s", resp.Status)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		a.retryAfter, a.retryAfterSet = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return a
 }
 
 // Timeout is the webhook's timeout, 10s when unset or unparsable.
@@ -111,10 +141,6 @@ func Timeout(hook flaggerv1.CanaryWebhook) time.Duration {
 		return DefaultTimeout
 	}
 	return d
-}
-
-func backoff(attempt int) time.Duration {
-	return min(time.Duration(1<<attempt)*time.Second, 10*time.Second)
 }
 
 // Metadata returns the webhook's metadata map (nil-safe).
