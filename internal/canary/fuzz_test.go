@@ -46,14 +46,18 @@ func (b *bitChecks) Analyze(context.Context, *flaggerv1.Canary) error {
 }
 
 // FuzzPhaseMachine drives Next through ten ticks from a fuzzed spec (within what admission
-// accepts), stored status, observations and check answers: it must never panic, and every route
-// and canaryWeight it decides stays within 0..100 with primary + canary = 100.
+// accepts), stored status, observations and check answers: it must never panic, every route and
+// canaryWeight it decides stays within 0..100 with primary + canary = 100, and a release it fails
+// (other than a failed promotion, which keeps the revision it promoted) records the revision it
+// failed: deciding again from the same observations does not start that revision again.
 func FuzzPhaseMachine(f *testing.F) {
-	f.Add(uint8(5), uint8(50), []byte{}, uint8(2), uint8(0), uint8(0), uint8(0), uint8(0), uint8(0xff), uint64(0))
-	f.Add(uint8(10), uint8(100), []byte{}, uint8(1), uint8(0), uint8(4), uint8(30), uint8(1), uint8(0xff), ^uint64(0))
-	f.Add(uint8(0), uint8(0), []byte{1, 20, 80}, uint8(3), uint8(0), uint8(4), uint8(20), uint8(0), uint8(0x0f), uint64(0xaaaa))
-	f.Add(uint8(0), uint8(0), []byte{}, uint8(2), uint8(5), uint8(4), uint8(0), uint8(0), uint8(0xff), uint64(0x5))
-	f.Fuzz(func(t *testing.T, stepWeight, maxWeight uint8, stepWeights []byte, threshold, iterations, phase, weight, failed, obs uint8, answers uint64) {
+	f.Add(uint8(5), uint8(50), []byte{}, uint8(2), uint8(0), uint8(0), uint8(0), uint8(0), uint8(0xff), uint64(0), uint8(0))
+	f.Add(uint8(10), uint8(100), []byte{}, uint8(1), uint8(0), uint8(4), uint8(30), uint8(1), uint8(0xff), ^uint64(0), uint8(0))
+	f.Add(uint8(0), uint8(0), []byte{1, 20, 80}, uint8(3), uint8(0), uint8(4), uint8(20), uint8(0), uint8(0x0f), uint64(0xaaaa), uint8(0))
+	f.Add(uint8(0), uint8(0), []byte{}, uint8(2), uint8(5), uint8(4), uint8(0), uint8(0), uint8(0xff), uint64(0x5), uint8(0))
+	// A confirm-rollout gate and a rollback webhook, from Waiting with a new revision.
+	f.Add(uint8(5), uint8(50), []byte{}, uint8(2), uint8(0), uint8(3), uint8(0), uint8(0), uint8(0xff), uint64(0x2), uint8(3))
+	f.Fuzz(func(t *testing.T, stepWeight, maxWeight uint8, stepWeights []byte, threshold, iterations, phase, weight, failed, obs uint8, answers uint64, hooks uint8) {
 		a := &flaggerv1.CanaryAnalysis{Interval: "1m", Threshold: int(threshold % 10)}
 		if len(stepWeights) > 0 {
 			w := 0
@@ -70,7 +74,13 @@ func FuzzPhaseMachine(f *testing.F) {
 			a.MaxWeight = 1 + int(maxWeight)%100
 		}
 		if obs&0x40 != 0 {
-			a.Webhooks = []flaggerv1.CanaryWebhook{{Name: "gate", Type: flaggerv1.RolloutHook, URL: "http://127.0.0.1/"}}
+			a.Webhooks = append(a.Webhooks, flaggerv1.CanaryWebhook{Name: "gate", Type: flaggerv1.RolloutHook, URL: "http://127.0.0.1/"})
+		}
+		if hooks&1 != 0 {
+			a.Webhooks = append(a.Webhooks, flaggerv1.CanaryWebhook{Name: "approval", Type: flaggerv1.ConfirmRolloutHook, URL: "http://127.0.0.1/"})
+		}
+		if hooks&2 != 0 {
+			a.Webhooks = append(a.Webhooks, flaggerv1.CanaryWebhook{Name: "abort", Type: flaggerv1.RollbackHook, URL: "http://127.0.0.1/"})
 		}
 		cd := newCanary(func(cd *flaggerv1.Canary) { cd.Spec.Analysis = a })
 		cd.Status = flaggerv1.CanaryStatus{
@@ -109,6 +119,14 @@ func FuzzPhaseMachine(f *testing.F) {
 				r := act.Routes
 				if r.Primary < 0 || r.Primary > 100 || r.Canary < 0 || r.Canary > 100 || r.Primary+r.Canary != 100 {
 					t.Fatalf("tick %d: SetRoutes %+v (spec %+v, status %+v)", tick, r, a, cd.Status)
+				}
+			}
+			if d.Outcome == OutcomeFailed && cd.Status.Phase != flaggerv1.CanaryPhasePromoting {
+				failedCd := cd.DeepCopy()
+				failedCd.Status = d.Status
+				again := Next(context.Background(), Input{Canary: failedCd, Observed: in.Observed, Settings: in.Settings, Now: now}, &bitChecks{bits: answers})
+				if again.Status.Phase != flaggerv1.CanaryPhaseFailed {
+					t.Fatalf("tick %d: failed from %s, then %s from the same observations (status %+v)", tick, cd.Status.Phase, again.Status.Phase, d.Status)
 				}
 			}
 			cd = cd.DeepCopy()

@@ -184,11 +184,7 @@ func (m *machine) startRollout() {
 		return
 	}
 	if !open {
-		if m.d.Status.Phase != flaggerv1.CanaryPhaseWaiting {
-			m.setPhase(flaggerv1.CanaryPhaseWaiting)
-			m.alertUnless(muted, flaggerv1.SeverityWarn, "Canary is waiting for approval.")
-		}
-		m.d.RequeueAfter = m.interval()
+		m.waitForApproval(muted)
 		return
 	}
 	m.d.Ticked = false // the analysis starts afresh: its first step is due as soon as the canary is ready
@@ -201,6 +197,26 @@ func (m *machine) startRollout() {
 	m.resetAnalysis()
 	m.event("New revision detected! Scaling up %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
 	m.alert(flaggerv1.SeverityInfo, "New revision detected, progressing canary analysis.")
+	m.d.RequeueAfter = m.interval()
+}
+
+// waitForApproval holds a new revision in Waiting while its confirm-rollout gate is closed. Once
+// Waiting, a rollback webhook that passes fails the release, as in Progressing and
+// WaitingPromotion; the refused revision is then recorded as the last applied, so that only a
+// newer one starts a release again.
+func (m *machine) waitForApproval(muted bool) {
+	if m.d.Status.Phase != flaggerv1.CanaryPhaseWaiting {
+		m.setPhase(flaggerv1.CanaryPhaseWaiting)
+		m.alertUnless(muted, flaggerv1.SeverityWarn, "Canary is waiting for approval.")
+		m.d.RequeueAfter = m.interval()
+		return
+	}
+	if m.rollbackRequested() {
+		m.d.Status.LastAppliedSpec = m.obs.Revision
+		m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
+		m.manualRollback()
+		return
+	}
 	m.d.RequeueAfter = m.interval()
 }
 
@@ -255,9 +271,7 @@ func (m *machine) progress() {
 		return
 	}
 	if m.rollbackRequested() {
-		m.warn("Rolling back %s manual webhook invoked", m.cd.Key())
-		m.alert(flaggerv1.SeverityWarn, "Rolling back manual webhook invoked")
-		m.rollback()
+		m.manualRollback()
 		return
 	}
 	if m.pending {
@@ -519,6 +533,15 @@ func (m *machine) rollback() {
 	m.d.RequeueAfter = 0
 }
 
+// manualRollback fails the release because a rollback webhook asked for it.
+func (m *machine) manualRollback() {
+	m.warn("Rolling back %s manual webhook invoked", m.cd.Key())
+	m.alert(flaggerv1.SeverityWarn, "Rolling back manual webhook invoked")
+	m.rollback()
+}
+
+// rollbackRequested is true when a rollback webhook passes (answers ≤202); while one is still
+// running the decision is pending.
 func (m *machine) rollbackRequested() bool {
 	for _, r := range m.hooks(flaggerv1.RollbackHook) {
 		if r.Err == nil {

@@ -188,6 +188,13 @@ func status(p flaggerv1.CanaryPhase, weight, iterations, failedChecks int) flagg
 	}
 }
 
+// waitingStatus is a canary whose release of rev2 waits for its confirm-rollout gate.
+func waitingStatus() flaggerv1.CanaryStatus {
+	st := status(flaggerv1.CanaryPhaseWaiting, 0, 0, 0)
+	st.LastAppliedSpec = "rev1"
+	return st
+}
+
 // idleStatus is a canary at rest on rev1 (Initialized, Succeeded).
 func idleStatus(p flaggerv1.CanaryPhase) flaggerv1.CanaryStatus {
 	st := status(p, 0, 0, 0)
@@ -978,6 +985,92 @@ func TestConfirmRollout(t *testing.T) {
 			requeue: interval,
 			check:   allOf(specs("rev2", "rev1"), transitionAt(t0)),
 		},
+	})
+}
+
+// A rollback webhook is asked while the confirm-rollout gate holds the canary in Waiting (Flagger
+// lists Waiting among the phases whose rollback hooks run); passing, it fails the release.
+func TestRollbackWhileWaiting(t *testing.T) {
+	hooks := withHooks(hook("approval", flaggerv1.ConfirmRolloutHook), hook("rb", flaggerv1.RollbackHook))
+	closed := map[string]string{"approval": "403 Forbidden"}
+	waiting := waitingStatus()
+	halt := "Warning: Halt podinfo.test advancement waiting for approval approval"
+	manual := concat([]string{
+		halt,
+		"Warning: Rolling back podinfo.test manual webhook invoked",
+		"Alert warn: Rolling back manual webhook invoked",
+	}, rollbackActions())
+
+	runCases(t, []tcase{
+		{
+			name:    "Waiting, gate closed, rollback webhook passes: Failed with the refused revision recorded",
+			canary:  newCanary(hooks, withStatus(waiting)),
+			obs:     func(o *Observation) { o.Configs = maps.Clone(cfgB) },
+			checks:  fakeChecks{fail: closed, rollback: map[string]bool{"rb": true}},
+			phase:   flaggerv1.CanaryPhaseFailed,
+			actions: manual,
+			calls:   []string{"confirm-rollout", "rollback"},
+			ticked:  true,
+			outcome: OutcomeFailed,
+			check: allOf(specs("rev2", "rev1"), tracked(cfgB), transitionAt(t0),
+				condition(flaggerv1.PromotedCondition, metav1.ConditionFalse, "Failed", "Canary analysis failed, Deployment scaled to zero.")),
+		},
+		{
+			name:    "Waiting, gate closed, rollback webhook refuses: still Waiting",
+			canary:  newCanary(hooks, withStatus(waiting)),
+			checks:  fakeChecks{fail: closed},
+			phase:   flaggerv1.CanaryPhaseWaiting,
+			actions: []string{halt},
+			calls:   []string{"confirm-rollout", "rollback"},
+			ticked:  true,
+			requeue: interval,
+			check:   unchangedStatus,
+		},
+		{
+			name:    "Waiting, tick not due: neither the gate nor the rollback webhook is asked",
+			canary:  newCanary(hooks, withStatus(waiting)),
+			obs:     func(o *Observation) { o.LastTick = t0.Add(-30 * time.Second) },
+			checks:  fakeChecks{fail: closed, rollback: map[string]bool{"rb": true}},
+			phase:   flaggerv1.CanaryPhaseWaiting,
+			requeue: anyRequeue,
+			check:   unchangedStatus,
+		},
+		{
+			name:    "gate closed on a new revision: Waiting; rollback webhooks are not asked before",
+			canary:  newCanary(hooks, withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded))),
+			checks:  fakeChecks{fail: closed, rollback: map[string]bool{"rb": true}},
+			phase:   flaggerv1.CanaryPhaseWaiting,
+			actions: []string{halt, "Alert warn: Canary is waiting for approval."},
+			calls:   []string{"confirm-rollout"},
+			ticked:  true,
+			requeue: interval,
+		},
+	})
+}
+
+// Waiting -> Failed through the driver: the failed revision does not start again, a newer one does.
+func TestRollbackWhileWaitingWalk(t *testing.T) {
+	w := newWorld(t, newCanary(withHooks(hook("approval", flaggerv1.ConfirmRolloutHook), hook("rb", flaggerv1.RollbackHook)),
+		withStatus(idleStatus(flaggerv1.CanaryPhaseSucceeded))))
+	w.checks.failHook("approval", "403 Forbidden")
+	halt := "Warning: Halt podinfo.test advancement waiting for approval approval"
+	w.walk([]stepWant{
+		{phase: flaggerv1.CanaryPhaseWaiting, actions: []string{halt, "Alert warn: Canary is waiting for approval."}},
+		{phase: flaggerv1.CanaryPhaseWaiting, actions: []string{halt}},
+	})
+	w.checks.rollback = map[string]bool{"rb": true}
+	w.walk([]stepWant{
+		{phase: flaggerv1.CanaryPhaseFailed, actions: concat([]string{
+			halt,
+			"Warning: Rolling back podinfo.test manual webhook invoked",
+			"Alert warn: Rolling back manual webhook invoked",
+		}, rollbackActions())},
+		{phase: flaggerv1.CanaryPhaseFailed},
+		{phase: flaggerv1.CanaryPhaseFailed},
+	})
+	w.obs.Revision = "rev3"
+	w.walk([]stepWant{
+		{phase: flaggerv1.CanaryPhaseWaiting, actions: []string{halt, "Alert warn: Canary is waiting for approval."}},
 	})
 }
 
@@ -2376,6 +2469,8 @@ func TestPendingChecksDecideNothing(t *testing.T) {
 			&fakeChecks{pending: map[flaggerv1.HookType]bool{flaggerv1.PreRolloutHook: true}}},
 		{"rollback hook pending", newCanary(withHooks(hook("abort", flaggerv1.RollbackHook)), withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))),
 			&fakeChecks{pending: map[flaggerv1.HookType]bool{flaggerv1.RollbackHook: true}}},
+		{"rollback hook pending in Waiting", newCanary(withHooks(hook("approval", flaggerv1.ConfirmRolloutHook), hook("abort", flaggerv1.RollbackHook)), withStatus(waitingStatus())),
+			&fakeChecks{fail: map[string]string{"approval": "403 Forbidden"}, pending: map[flaggerv1.HookType]bool{flaggerv1.RollbackHook: true}}},
 		{"analysis pending", newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))),
 			&fakeChecks{analyze: func(int) error { return ErrPending }}},
 		{"confirm-promotion pending", newCanary(withHooks(hook("approve", flaggerv1.ConfirmPromotionHook)), withStatus(status(flaggerv1.CanaryPhaseProgressing, 50, 0, 0))),
