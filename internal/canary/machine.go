@@ -60,6 +60,7 @@ type machine struct {
 
 func (m *machine) decide() {
 	if m.cd.Spec.Suspend {
+		m.suspended()
 		return
 	}
 	switch m.d.Status.Phase {
@@ -79,6 +80,20 @@ func (m *machine) decide() {
 		m.promoting()
 	case flaggerv1.CanaryPhaseFinalising:
 		m.finalise()
+	}
+}
+
+// SuspendedMessage is Flagger's event (Normal, logged at info) for a canary with spec.suspend.
+const SuspendedMessage = "skipping canary run as object is suspended"
+
+// suspended decides nothing for a suspended canary but says so. Flagger says it on every run;
+// Pennant once per spec generation (suspending, or changing the spec of a suspended canary): the
+// first decision for a generation is the one whose status has not observed it yet. The status
+// write that records the generation is what keeps the next reconciles quiet, so a restart does
+// not repeat the event either.
+func (m *machine) suspended() {
+	if m.cd.Status.ObservedGeneration != m.cd.Generation {
+		m.event(SuspendedMessage)
 	}
 }
 

@@ -2150,9 +2150,22 @@ func TestSuspend(t *testing.T) {
 	}
 	var tcs []tcase
 	for _, c := range cases {
+		// The first decision of a suspended spec generation says so, once, with Flagger's words.
 		tcs = append(tcs, tcase{
-			name:   c.name,
+			name:   c.name + ", suspended in this generation",
 			canary: newCanary(suspend, hooks, withStatus(c.st)),
+			obs:    c.obs,
+			checks: fakeChecks{rollback: map[string]bool{"rb": true}},
+			phase:  c.st.Phase, weight: c.st.CanaryWeight, failedChecks: c.st.FailedChecks,
+			actions: []string{"Event: skipping canary run as object is suspended"},
+			check:   unchangedStatus,
+		})
+		// The next ones, which find the generation observed, decide and say nothing.
+		observed := c.st
+		observed.ObservedGeneration = 3
+		tcs = append(tcs, tcase{
+			name:   c.name + ", suspension already observed",
+			canary: newCanary(suspend, hooks, withStatus(observed)),
 			obs:    c.obs,
 			checks: fakeChecks{rollback: map[string]bool{"rb": true}},
 			phase:  c.st.Phase, weight: c.st.CanaryWeight, failedChecks: c.st.FailedChecks,
@@ -2160,6 +2173,23 @@ func TestSuspend(t *testing.T) {
 		})
 	}
 	runCases(t, tcs)
+}
+
+// Suspending is announced once: the decision's status records the generation it saw, and the
+// decisions that follow from it stay quiet until the spec changes again.
+func TestSuspendIsAnnouncedOncePerGeneration(t *testing.T) {
+	w := newWorld(t, newCanary(withSpec(func(s *flaggerv1.CanarySpec) { s.Suspend = true }),
+		withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))))
+	w.walk([]stepWant{
+		{phase: flaggerv1.CanaryPhaseProgressing, weight: 10, actions: []string{"Event: skipping canary run as object is suspended"}},
+		{phase: flaggerv1.CanaryPhaseProgressing, weight: 10},
+		{phase: flaggerv1.CanaryPhaseProgressing, weight: 10},
+	})
+	w.cd.Generation++ // another change to the spec while suspended
+	w.walk([]stepWant{
+		{phase: flaggerv1.CanaryPhaseProgressing, weight: 10, actions: []string{"Event: skipping canary run as object is suspended"}},
+		{phase: flaggerv1.CanaryPhaseProgressing, weight: 10},
+	})
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/canary"
 )
 
 const phaseTimeout = 60 * time.Second
@@ -259,6 +260,58 @@ func TestSuspendStopsReleases(t *testing.T) {
 
 	f.update("podinfo", cd, func() { cd.Spec.Suspend = false })
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+}
+
+// Flagger says "skipping canary run as object is suspended" on every run of a suspended canary;
+// Pennant says it once per change of the spec (a Normal event, logged at info): reconciles that
+// change nothing neither repeat it nor cost an API request.
+func TestSuspendIsAnnouncedOncePerChange(t *testing.T) {
+	f := newFixture(t)
+	f.create(podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 1))
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	cd := &flaggerv1.Canary{}
+	f.update("podinfo", cd, func() { cd.Spec.Suspend = true })
+	f.waitEvent("Normal "+canary.SuspendedMessage, 10*time.Second)
+	time.Sleep(time.Second) // the status write that records the generation settles
+
+	before := f.requests.Load()
+	for i := range 5 {
+		f.update("podinfo", cd, func() { cd.Annotations = map[string]string{"touch": itoa(int32(i))} })
+		time.Sleep(300 * time.Millisecond) // more than one analysis interval in all
+	}
+	if got := f.requests.Load() - before; got != 0 {
+		t.Errorf("the controller made %d API requests for 5 reconciles of a suspended canary, want 0", got)
+	}
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1") // a new revision is no change of the canary
+	time.Sleep(2 * time.Second)
+	if n := f.eventCount(canary.SuspendedMessage); n != 1 {
+		t.Errorf("suspension announced %d times, want once", n)
+	}
+
+	f.update("podinfo", cd, func() { cd.Spec.Suspend = false })
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+	f.update("podinfo", cd, func() { cd.Spec.Suspend = true })
+	testenvEventually(f, func() (bool, string) {
+		n := f.eventCount(canary.SuspendedMessage)
+		return n == 2, fmt.Sprintf("suspension announced %d times after suspending again, want 2", n)
+	})
+}
+
+// eventCount is how many times the canary events of the namespace said msg (the recorder folds
+// repeats into one Event with a count).
+func (f *fixture) eventCount(msg string) int32 {
+	f.t.Helper()
+	var list corev1.EventList
+	if err := f.c.List(context.Background(), &list, client.InNamespace(f.ns)); err != nil {
+		f.t.Fatal(err)
+	}
+	var n int32
+	for _, e := range list.Items {
+		if e.InvolvedObject.Kind == flaggerv1.CanaryKind && e.Message == msg {
+			n += max(1, e.Count)
+		}
+	}
+	return n
 }
 
 func (f *fixture) setImage(name, img string) {
