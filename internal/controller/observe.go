@@ -43,13 +43,9 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 			return obs, err
 		}
 	}
-	// A primary promoted by another controller carries no revision: trust it, as Flagger would.
-	var tracked map[string]string
-	if cd.Status.TrackedConfigs != nil {
-		tracked = *cd.Status.TrackedConfigs
+	if obs.PrimaryPromoted, err = primaryPromoted(ctx, cd, e, primary); err != nil {
+		return obs, err
 	}
-	obs.PrimaryPromoted = primary.PromotedRevision == "" ||
-		primary.PromotedRevision == workload.PromotedMarker(cd.Status.LastAppliedSpec, tracked)
 	p, c, mirrored, err := e.router.GetRoutes(ctx, cd)
 	if apierrors.IsNotFound(err) {
 		// Not created yet (routing is set up once the primary is ready) or not in the cache yet:
@@ -67,6 +63,20 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 	}
 	obs.LastWait = loadTime(&r.waits, key(cd))
 	return obs, nil
+}
+
+// primaryPromoted tells whether the primary runs status.lastAppliedSpec. A primary another
+// controller made (Flagger, before Pennant took over) carries no revision of Pennant's until
+// Pennant's first promotion: what it runs tells instead, so that this promotion is not skipped.
+func primaryPromoted(ctx context.Context, cd *flaggerv1.Canary, e env, primary workload.Readiness) (bool, error) {
+	if primary.PromotedRevision == "" {
+		return e.workload.PrimaryRunsTarget(ctx, cd)
+	}
+	var tracked map[string]string
+	if cd.Status.TrackedConfigs != nil {
+		tracked = *cd.Status.TrackedConfigs
+	}
+	return primary.PromotedRevision == workload.PromotedMarker(cd.Status.LastAppliedSpec, tracked), nil
 }
 
 func readiness(r workload.Readiness) canary.Readiness {

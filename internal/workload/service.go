@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -158,9 +159,18 @@ func (c *serviceController) ScaleFromZero(context.Context, *flaggerv1.Canary) er
 
 func (c *serviceController) Finalize(context.Context, *flaggerv1.Canary) error { return nil }
 
-// PrimaryRunsTarget is false: a Service target's copies carry no trace of who made them.
-func (c *serviceController) PrimaryRunsTarget(context.Context, *flaggerv1.Canary) (bool, error) {
-	return false, nil
+// PrimaryRunsTarget reports whether the primary copy has the target's spec, whoever made it (Pennant
+// or Flagger): the addresses the API server allocated to each aside, the two must be equal.
+func (c *serviceController) PrimaryRunsTarget(ctx context.Context, cd *flaggerv1.Canary) (bool, error) {
+	target, err := c.target(ctx, cd)
+	if err != nil {
+		return false, err
+	}
+	primary := &corev1.Service{}
+	if err := c.f.getPrimary(ctx, cd, primary); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return equality.Semantic.DeepEqual(copiedServiceSpec(target.Spec, &primary.Spec), primary.Spec), nil
 }
 
 // Selector is empty: a Service target selects no pods of its own and gets no generated Services.
