@@ -110,7 +110,12 @@ func (m *machine) initialize() {
 		return
 	}
 	m.act(Action{Kind: ScaleDown})
-	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	if m.obs.Routes != (Routes{Primary: totalWeight}) {
+		// Routes that already send everything to the primary need no write. Routing objects the
+		// router has just created (not in the cache yet: observed as all-primary) are created
+		// that way, and writing them now would fail on the lagging cache.
+		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
+	}
 	m.setPhase(flaggerv1.CanaryPhaseInitialized)
 	m.d.Status.LastAppliedSpec = m.obs.Revision
 	m.d.Status.LastPromotedSpec = m.obs.Revision

@@ -624,7 +624,14 @@ func TestInitializing(t *testing.T) {
 		}
 	}
 	ready := func(o *Observation) { o.Revision = "rev1"; o.LastTick = time.Time{} }
+	// Routes observed all on the primary (as a router creates them) are not written again.
 	initialized := []string{
+		"ScaleDown",
+		"Event: Initialization done! podinfo.test",
+		"Alert info: New Deployment detected, initialization completed.",
+	}
+	// Routes found elsewhere (a routing object taken over mid-analysis) are sent to the primary.
+	initializedWithRoutes := []string{
 		"ScaleDown",
 		"SetRoutes 100/0",
 		"Event: Initialization done! podinfo.test",
@@ -740,6 +747,22 @@ func TestInitializing(t *testing.T) {
 			check:   initializedStatus,
 		},
 		{
+			name:    "routes found on the canary: back to the primary",
+			canary:  newCanary(),
+			obs:     func(o *Observation) { ready(o); o.Routes = Routes{Primary: 40, Canary: 60} },
+			phase:   flaggerv1.CanaryPhaseInitialized,
+			actions: initializedWithRoutes,
+			check:   initializedStatus,
+		},
+		{
+			name:    "routes found mirrored: mirroring ends",
+			canary:  newCanary(),
+			obs:     func(o *Observation) { ready(o); o.Routes = Routes{Primary: 100, Mirrored: true} },
+			phase:   flaggerv1.CanaryPhaseInitialized,
+			actions: initializedWithRoutes,
+			check:   initializedStatus,
+		},
+		{
 			name:    "no configs tracked",
 			canary:  newCanary(),
 			obs:     func(o *Observation) { ready(o); o.Configs = nil },
@@ -756,7 +779,6 @@ func TestInitializing(t *testing.T) {
 			phase: flaggerv1.CanaryPhaseInitialized,
 			actions: []string{
 				"ScaleDown",
-				"SetRoutes 100/0",
 				"Event: Initialization done! podinfo.test",
 				"Alert info: New DaemonSet detected, initialization completed.",
 			},

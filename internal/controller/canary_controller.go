@@ -122,7 +122,8 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	if _, _, _, err := env.workload.Selector(ctx, cd); err != nil {
 		return r.problem(ctx, cd, env, err)
 	}
-	if err := r.ensure(ctx, cd, env); err != nil {
+	pending, err := r.ensure(ctx, cd, env)
+	if err != nil {
 		return r.problem(ctx, cd, env, err)
 	}
 	if initializing(cd) && !cd.SkipAnalysis() {
@@ -131,6 +132,12 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	obs, err := r.observe(ctx, cd, env)
 	if err != nil {
 		return r.problem(ctx, cd, env, err)
+	}
+	if pending != nil {
+		// The primary did not serve yet when ensure looked, so no routing was set up: what observe
+		// read a moment later must not complete the initialization without it (a Service target's
+		// copy is ready as soon as the cache has it).
+		obs.Primary = readiness(*pending)
 	}
 	decision := canary.Next(ctx, canary.Input{
 		Canary:   cd,
@@ -267,30 +274,34 @@ func (r *CanaryReconciler) provider(cd *flaggerv1.Canary) string {
 
 // ensure creates or updates what must exist whatever the phase: Services, primary, primary scaler,
 // and, once the primary serves, the apex Service and the routing objects. Each writes only on change.
-func (r *CanaryReconciler) ensure(ctx context.Context, cd *flaggerv1.Canary, e env) error {
+// While initializing, pending is the primary's readiness when it does not serve yet (nothing routed).
+func (r *CanaryReconciler) ensure(ctx context.Context, cd *flaggerv1.Canary, e env) (pending *workload.Readiness, err error) {
 	if err := e.services.Initialize(ctx, cd); err != nil {
-		return err
+		return nil, err
 	}
 	if err := e.workload.Initialize(ctx, cd); err != nil {
-		return err
+		return nil, err
 	}
 	if err := e.scaler.ReconcilePrimaryScaler(ctx, cd, true); err != nil {
-		return err
+		return nil, err
 	}
 	if initializing(cd) {
 		ready, err := e.workload.PrimaryReady(ctx, cd)
 		if apierrors.IsNotFound(err) {
 			// Just created: the cache has not seen the primary yet, its watch event will wake us.
-			return nil
+			return &workload.Readiness{Message: primaryPending(cd)}, nil
 		}
-		if err != nil || !ready.Ready {
-			return err
+		if err != nil {
+			return nil, err
+		}
+		if !ready.Ready {
+			return &ready, nil
 		}
 	}
 	if err := e.services.Reconcile(ctx, cd); err != nil {
-		return err
+		return nil, err
 	}
-	return e.router.Reconcile(ctx, cd)
+	return nil, e.router.Reconcile(ctx, cd)
 }
 
 func initializing(cd *flaggerv1.Canary) bool {

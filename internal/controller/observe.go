@@ -26,7 +26,7 @@ func (r *CanaryReconciler) observe(ctx context.Context, cd *flaggerv1.Canary, e 
 	primary, err := e.workload.PrimaryReady(ctx, cd)
 	if apierrors.IsNotFound(err) {
 		// The target exists (its selector was read), so only the cache lags behind the primary we made.
-		primary, err = workload.Readiness{Message: "Waiting for " + cd.Spec.TargetRef.Name + "-primary." + cd.Namespace + " to be created"}, nil
+		primary, err = workload.Readiness{Message: primaryPending(cd)}, nil
 	}
 	if err != nil {
 		return obs, err
@@ -77,6 +77,11 @@ func primaryPromoted(ctx context.Context, cd *flaggerv1.Canary, e env, primary w
 		tracked = *cd.Status.TrackedConfigs
 	}
 	return primary.PromotedRevision == workload.PromotedMarker(cd.Status.LastAppliedSpec, tracked), nil
+}
+
+// primaryPending is the wait for a primary the cache has not seen yet.
+func primaryPending(cd *flaggerv1.Canary) string {
+	return "Waiting for " + cd.Spec.TargetRef.Name + "-primary." + cd.Namespace + " to be created"
 }
 
 func readiness(r workload.Readiness) canary.Readiness {

@@ -175,7 +175,20 @@ func initializeServiceTarget(t *testing.T, hook string) *fixture {
 		t.Errorf("VirtualService routes %v after initialization, want 100/0", got)
 	}
 	f.wantHeaders(vs, istioHeaders("https"))
+	f.wantNoWarnings()
 	return f
+}
+
+// wantNoWarnings fails on a Warning event other than the wait for the primary copy to reach the
+// cache at initialization. The routing objects created at initialization must not give one (their
+// routes were once written again at once, and failed on the cache that had not seen them yet).
+func (f *fixture) wantNoWarnings() {
+	f.t.Helper()
+	for _, e := range f.events() {
+		if strings.HasPrefix(e, "Warning") && !strings.Contains(e, "-primary."+f.ns+" to be created") {
+			f.t.Errorf("unexpected warning: %q; events:\n%s", e, strings.Join(f.events(), "\n"))
+		}
+	}
 }
 
 // moveBackendTo points the target Service at other pods on another port: a new revision.
@@ -227,11 +240,7 @@ func TestServiceTargetReleaseWithIstio(t *testing.T) {
 	f.wantHeaders(vs, istioHeaders("https"))
 	f.waitEvent("Copying "+f.key("backend")+" template spec to backend-primary."+f.ns, 5*time.Second)
 	f.waitEvent("Promotion completed! Scaling down "+f.key("backend"), 5*time.Second)
-	for _, e := range f.events() {
-		if strings.HasPrefix(e, "Warning") {
-			t.Errorf("unexpected warning during a healthy release: %q", e)
-		}
-	}
+	f.wantNoWarnings()
 	if len(hook.received()) == 0 {
 		t.Error("the rollout webhook was never called")
 	}
@@ -294,6 +303,8 @@ func TestTakingOverAServiceTargetFromFlagger(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			hook := newHookRecorder(t, http.StatusOK)
 			f := initializeServiceTarget(t, hook.srv.URL)
+			primary := &corev1.Service{}
+			f.update("backend-primary", primary, func() { delete(primary.Annotations, "pennant.dev/revision") })
 			f.asFlaggerLeftIt("backend")
 			if tc.changed {
 				f.moveBackendTo("backend-v2", 8080)
@@ -326,14 +337,9 @@ func TestTakingOverAServiceTargetFromFlagger(t *testing.T) {
 	}
 }
 
-// asFlaggerLeftIt makes a settled canary look as Flagger leaves it: its own revision hashes in the
-// status, and a primary copy that carries no Pennant annotation.
+// asFlaggerLeftIt puts Flagger's own revision hashes in a settled canary's status.
 func (f *fixture) asFlaggerLeftIt(name string) {
 	f.t.Helper()
-	primary := &corev1.Service{}
-	f.update(name+"-primary", primary, func() {
-		delete(primary.Annotations, "pennant.dev/revision")
-	})
 	cd := f.canary(name)
 	patch := client.MergeFrom(cd.DeepCopy())
 	cd.Status.LastAppliedSpec, cd.Status.LastPromotedSpec = "5f8c6d9b7", "5f8c6d9b7"
@@ -341,4 +347,50 @@ func (f *fixture) asFlaggerLeftIt(name string) {
 	if err := f.c.Status().Patch(context.Background(), cd, patch); err != nil {
 		f.t.Fatal(err)
 	}
+}
+
+// The same takeover with a Deployment: the primary Flagger made carries no Pennant revision, and
+// the first release afterwards must still copy the target to it, not take the primary's word.
+func TestFirstReleaseAfterTakingOverADeploymentFromFlaggerPromotes(t *testing.T) {
+	f := newFixture(t)
+	f.create(podinfoDeployment("podinfo", 1), blueGreenCanary("podinfo", "Deployment", 1))
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+	primary := &appsv1.Deployment{}
+	f.update("podinfo-primary", primary, func() { delete(primary.Annotations, "pennant.dev/revision") })
+	f.asFlaggerLeftIt("podinfo")
+	cd := &flaggerv1.Canary{}
+	f.update("podinfo", cd, func() { cd.Annotations = map[string]string{"wake": "up"} })
+	f.waitEvent("recorded from a previous controller's status", phaseTimeout)
+
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1")
+	f.waitEvent("Promotion completed! Scaling down "+f.key("podinfo"), phaseTimeout)
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+	f.get("podinfo-primary", primary)
+	if got := image(primary.Spec.Template.Spec); got != "ghcr.io/stefanprodan/podinfo:6.0.1" {
+		t.Errorf("primary image %q after the release, want the promoted 6.0.1", got)
+	}
+}
+
+// Flagger's Service targets are meant for anything behind a Service (Flagger PR #372), e.g. an
+// ExternalName: the release that turns the target into one must carry the copies along, although
+// their cluster IPs (kept on every update) no longer apply.
+func TestServiceTargetTurnedIntoAnExternalName(t *testing.T) {
+	hook := newHookRecorder(t, http.StatusOK)
+	f := initializeServiceTarget(t, hook.srv.URL)
+	svc := &corev1.Service{}
+	f.update("backend", svc, func() {
+		svc.Spec.Type = corev1.ServiceTypeExternalName
+		svc.Spec.ExternalName = "backend.example.com"
+		svc.Spec.Selector = nil
+	})
+	f.waitEvent("Promotion completed! Scaling down "+f.key("backend"), phaseTimeout)
+	f.waitPhase("backend", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+	for _, name := range []string{"backend-canary", "backend-primary"} {
+		got := f.service(name).Spec
+		if got.Type != corev1.ServiceTypeExternalName || got.ExternalName != "backend.example.com" || got.ClusterIP != "" {
+			t.Errorf("Service %s type %s externalName %q clusterIP %q, want the target's ExternalName without a cluster IP",
+				name, got.Type, got.ExternalName, got.ClusterIP)
+		}
+	}
+	f.wantNoWarnings()
 }

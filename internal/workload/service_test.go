@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -83,5 +84,43 @@ func TestServiceTarget(t *testing.T) {
 		if err := op(ctx, cd); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A primary copy runs the target when their specs are equal apart from what the API server
+// allocated to each (cluster IPs, node ports): that is how a copy Flagger made is recognised.
+func TestServicePrimaryRunsTarget(t *testing.T) {
+	primaryOf := func(change func(*corev1.Service)) *corev1.Service {
+		p := targetService()
+		p.Name = "backend-primary"
+		p.Spec.ClusterIP, p.Spec.ClusterIPs = "10.0.0.20", []string{"10.0.0.20"}
+		p.Spec.Ports[0].NodePort = 30081
+		change(p)
+		return p
+	}
+	for _, tc := range []struct {
+		name    string
+		primary *corev1.Service
+		want    bool
+	}{
+		{"same spec, other addresses", primaryOf(func(*corev1.Service) {}), true},
+		{"other external name", primaryOf(func(p *corev1.Service) { p.Spec.ExternalName = "v0.backend.example.com" }), false},
+		{"other target port", primaryOf(func(p *corev1.Service) { p.Spec.Ports[0].TargetPort = intstr.FromInt32(9090) }), false},
+		{"other selector", primaryOf(func(p *corev1.Service) { p.Spec.Selector = map[string]string{"app": "old"} }), false},
+		{"no primary", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := []client.Object{targetService()}
+			if tc.primary != nil {
+				objs = append(objs, tc.primary)
+			}
+			f, _ := newTestFactory(t, Options{}, objs...)
+			cd := newCanary(KindService, "backend")
+			cd.Spec.TargetRef.APIVersion = "v1"
+			got, err := mustController(t, f, cd).PrimaryRunsTarget(context.Background(), cd)
+			if err != nil || got != tc.want {
+				t.Errorf("PrimaryRunsTarget = %v, %v; want %v", got, err, tc.want)
+			}
+		})
 	}
 }
