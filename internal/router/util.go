@@ -110,7 +110,9 @@ func apexLabels(ctx context.Context, selector SelectorFunc, cd *flaggerv1.Canary
 	if err != nil {
 		return nil, err
 	}
-	labels[label] = cd.GetServiceName()
+	if label != "" { // a Service target selects no pods of its own: it has no selector label
+		labels[label] = cd.GetServiceName()
+	}
 	return labels, nil
 }
 
