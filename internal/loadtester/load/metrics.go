@@ -32,7 +32,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	running  *prometheus.GaugeVec
 
-	mu      sync.Mutex
+	mu       sync.Mutex
 	canaries map[types.NamespacedName]bool
 }
 

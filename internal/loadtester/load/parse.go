@@ -31,12 +31,12 @@ func IsHey(command string) bool {
 // heyFlags are the values of hey's flags, with hey's defaults.
 type heyFlags struct {
 	method, body, bodyFile, accept, contentType, auth, host, userAgent, output, deprecatedH string
-	concurrency, requests, timeoutSeconds, cpus                                              int
-	rate                                                                                     float64
-	duration                                                                                 time.Duration
-	h2, disableCompression, disableKeepAlive, disableRedirects                               bool
-	proxy                                                                                    string
-	headers                                                                                  repeated
+	concurrency, requests, timeoutSeconds, cpus                                             int
+	rate                                                                                    float64
+	duration                                                                                time.Duration
+	h2, disableCompression, disableKeepAlive, disableRedirects                              bool
+	proxy                                                                                   string
+	headers                                                                                 repeated
 }
 
 // repeated collects a flag given several times (-H).
@@ -162,14 +162,14 @@ func (f *heyFlags) applyHeaders(s *Spec) error {
 	h := http.Header{}
 	h.Set("Content-Type", f.contentType)
 	for _, line := range f.headers {
+		if strings.ContainsAny(line, "\r\n\x00") {
+			return fmt.Errorf("-H %q: the header contains a line break or NUL", line)
+		}
 		m := headerLine.FindStringSubmatch(line)
 		if m == nil || strings.TrimSpace(m[2]) == "" {
 			return fmt.Errorf("-H %q: a header is 'Name: value'", line)
 		}
 		name, value := m[1], strings.TrimSpace(m[2])
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return fmt.Errorf("-H %q: the value contains a line break or NUL", line)
-		}
 		if http.CanonicalHeaderKey(name) == "Host" {
 			if s.Host == "" {
 				s.Host = value
