@@ -199,6 +199,12 @@ type worker struct {
 }
 
 func (w *worker) run() {
+	// The worker's own context under the run's: the timeout context of each request registers with it,
+	// not with one context shared (and locked) by all workers.
+	ctx, cancel := context.WithCancel(w.template.Context())
+	defer cancel()
+	w.template = w.template.WithContext(ctx)
+
 	var tick <-chan time.Time
 	if w.interval > 0 {
 		// A ticker, as hey's: the first request after one interval, and no burst to catch up when a
