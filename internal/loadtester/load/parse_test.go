@@ -135,6 +135,36 @@ func TestParseHeyEveryFlag(t *testing.T) {
 	}
 }
 
+// The hey lines of Flagger's docs and the seeds' Canary webhooks, as written there.
+func TestParseHeyTheLinesUsersWrite(t *testing.T) {
+	for line, want := range map[string]Spec{
+		"hey -z 1m -q 10 -c 2 http://podinfo-canary.test/": {
+			URL: "http://podinfo-canary.test/", Duration: time.Minute, RatePerWorker: 10, Concurrency: 2},
+		"hey -z 2m -q 10 -c 2 http://podinfo-canary.test:9898/": {
+			URL: "http://podinfo-canary.test:9898/", Duration: 2 * time.Minute, RatePerWorker: 10, Concurrency: 2},
+		"hey -z 1m -q 10 -c 2 -H 'Cookie: type=insider' http://podinfo.test/": {
+			URL: "http://podinfo.test/", Duration: time.Minute, RatePerWorker: 10, Concurrency: 2, Header: http.Header{"Cookie": {"type=insider"}}},
+		"hey -z 2m -q 5 -c 2 -host app.example.com http://gateway-proxy.gloo-system": {
+			URL: "http://gateway-proxy.gloo-system", Duration: 2 * time.Minute, RatePerWorker: 5, Concurrency: 2, Host: "app.example.com"},
+		"hey -z 1m -q 5 -c 5 -H 'X-Canary: insider' -host app.example.com http://gateway-proxy.gloo-system": {
+			URL: "http://gateway-proxy.gloo-system", Duration: time.Minute, RatePerWorker: 5, Concurrency: 5, Host: "app.example.com",
+			Header: http.Header{"X-Canary": {"insider"}}},
+	} {
+		want.Method, want.Requests, want.Timeout = "GET", 200, 20*time.Second
+		if want.Header == nil {
+			want.Header = http.Header{}
+		}
+		want.Header.Set("Content-Type", "text/html")
+		want.Header.Set("User-Agent", "hey/0.0.1")
+		got, err := ParseHey(line)
+		if err != nil {
+			t.Errorf("ParseHey(%q): %v", line, err)
+		} else if !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseHey(%q):\n got %+v\nwant %+v", line, got, want)
+		}
+	}
+}
+
 func TestParseHeyFlagSyntaxAndHeaderRules(t *testing.T) {
 	for _, tc := range []struct {
 		line  string
@@ -213,4 +243,27 @@ func TestParseHeyBadInput(t *testing.T) {
 			t.Errorf("ParseHey(%q) error = %v, want one containing %q", line, err, wantErr)
 		}
 	}
+}
+
+// Whatever a payload's command line holds, parsing never panics, and what it accepts is a valid Spec.
+func FuzzParseHey(f *testing.F) {
+	for _, seed := range []string{
+		"hey -z 1m -q 10 -c 2 -H 'Cookie: type=insider' http://podinfo.test/",
+		`hey -m POST -d "{\"a\":1}" -T application/json -a u:p -x p:1 -h2 https://a:8443/x?y=1`,
+		"hey -n 1 -c 1 http://a/ # comment", "hey 'a\\", `hey "$x"`, "hey -H 'Host: h' http://a/",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		s, err := ParseHey(line)
+		if err != nil {
+			return
+		}
+		if err := s.validate(); err != nil {
+			t.Errorf("ParseHey(%q) accepted an invalid spec: %v", line, err)
+		}
+		if !IsHey(line) {
+			t.Errorf("ParseHey(%q) accepted a line IsHey refuses", line)
+		}
+	})
 }

@@ -55,7 +55,7 @@ func splitWords(line string) ([]string, error) {
 			}
 			inWord, i = true, end
 		case strings.ContainsRune("|&;<>()", r):
-			return nil, errorAt(i, "shell operator %q is not supported: the built-in hey engine runs no shell", r)
+			return nil, errorAt(i, "shell operator %q is not supported: the built-in hey engine runs no shell (quote a URL that contains one)", r)
 		case r == '$' || r == '`':
 			return nil, errorAt(i, "%q (variable or command substitution) is not supported: the built-in hey engine runs no shell; quote it with single quotes to send it literally", r)
 		default:
