@@ -59,6 +59,7 @@ func BenchmarkLoadEngine(b *testing.B) {
 	flags := fmt.Sprintf("-z %ds -c %d %s/", loadSeconds, loadWorkers, srv.URL)
 
 	for b.Loop() {
+		loadBefore := loadAverage()
 		var heyRuns, engineRuns loadRun
 		for _, first := range []bool{true, false} {
 			runHey := func() { heyRuns = heyRuns.add(runLoad(b, &served, hey, strings.Fields(flags)...)) }
@@ -78,9 +79,9 @@ func BenchmarkLoadEngine(b *testing.B) {
 		b.ReportMetric(rpsRatio, "req/s-ratio")
 		b.ReportMetric(cpuRatio, "cpu/req-ratio")
 		fmt.Printf("load engine vs hey %s (-c %d, 2 x %ds each, loopback): engine %.0f req/s, %.2f CPU s per 100k requests; "+
-			"hey %.0f req/s, %.2f CPU s per 100k requests; throughput %.2f x hey's (target >= 1), CPU per request %.2f x hey's (target <= 1)\n",
+			"hey %.0f req/s, %.2f CPU s per 100k requests; throughput %.2f x hey's (target >= 1), CPU per request %.2f x hey's (target <= 1); load average %s -> %s\n",
 			heyVersion, loadWorkers, loadSeconds, engineRuns.rps(), engineRuns.cpuPer100k(), heyRuns.rps(), heyRuns.cpuPer100k(),
-			rpsRatio, cpuRatio)
+			rpsRatio, cpuRatio, loadBefore, loadAverage())
 		if rpsRatio < 1-loadNoise || cpuRatio > 1+loadNoise {
 			b.Errorf("the engine misses its target beyond the %.0f%% noise margin: throughput %.2f x, CPU per request %.2f x hey's",
 				loadNoise*100, rpsRatio, cpuRatio)
@@ -130,4 +131,14 @@ func heyBinary(b *testing.B) string {
 		b.Fatalf("go install github.com/rakyll/hey@%s: %v\n%s", heyVersion, err, out)
 	}
 	return bin
+}
+
+// loadAverage is the machine's 1-minute load average, printed because the ratios are only as steady
+// as the machine is quiet.
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if fields := strings.Fields(string(raw)); err == nil && len(fields) > 0 {
+		return fields[0]
+	}
+	return "unknown"
 }
