@@ -8,6 +8,7 @@ all: build
 
 build:
 	$(GO) build -o bin/pennant ./cmd/pennant
+	$(GO) build -o bin/loadtester ./cmd/loadtester
 
 ## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers
 generate:
