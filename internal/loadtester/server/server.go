@@ -165,9 +165,9 @@ func (s *Server) payload(w http.ResponseWriter, r *http.Request) (webhooks.Paylo
 	return p, true
 }
 
-func canaryKey(p webhooks.Payload) string       { return p.Name + "." + p.Namespace }
-func canaryField(p webhooks.Payload) zap.Field  { return zap.String("canary", canaryKey(p)) }
-func errField(err error) zap.Field              { return zap.Error(err) }
+func canaryKey(p webhooks.Payload) string      { return p.Name + "." + p.Namespace }
+func canaryField(p webhooks.Payload) zap.Field { return zap.String("canary", canaryKey(p)) }
+func errField(err error) zap.Field             { return zap.Error(err) }
 func taskLog(l *zap.Logger, canary string) *zap.SugaredLogger {
 	return l.With(zap.String("canary", canary)).Sugar()
 }
