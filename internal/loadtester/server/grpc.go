@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Engine runs one kind of command line natively, in the load tester's process: it executes
@@ -25,9 +26,9 @@ import (
 type Engine interface {
 	// Handles tells whether the command line is one the engine runs (its program is the engine's).
 	Handles(command string) bool
-	// Prepare reads the command line and returns how to run it; an error is a mistake in the line.
-	// The run's text is its report (logged, and returned with returnCmdOutput).
-	Prepare(command string) (func(ctx context.Context) (string, error), error)
+	// Prepare reads the command line of a canary's task and returns how to run it; an error is a
+	// mistake in the line. The run's text is its report (logged, and returned with returnCmdOutput).
+	Prepare(canary types.NamespacedName, command string) (func(ctx context.Context) (string, error), error)
 }
 
 // grpcHealthCheck is a gRPC health check (grpc.health.v1.Health/Check), as grpc_health_probe makes it.
@@ -55,7 +56,7 @@ func (GRPCHealthProbe) Handles(command string) bool {
 
 // Prepare reads grpc_health_probe's flags; the ones reading files (client certificates, CA
 // bundles) or needing a platform identity (ALTS, SPIFFE) are refused.
-func (GRPCHealthProbe) Prepare(command string) (func(ctx context.Context) (string, error), error) {
+func (GRPCHealthProbe) Prepare(_ types.NamespacedName, command string) (func(ctx context.Context) (string, error), error) {
 	cl, err := splitCommandLine(command)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/webhooks"
@@ -129,13 +130,15 @@ type fakeHey struct {
 	running atomic.Int32
 	release chan struct{}
 	once    sync.Once
+	canary  atomic.Value // types.NamespacedName of the last task
 }
 
 func newFakeHey() *fakeHey { return &fakeHey{release: make(chan struct{})} }
 
 func (f *fakeHey) Handles(command string) bool { return strings.HasPrefix(command, "hey ") }
 
-func (f *fakeHey) Prepare(command string) (func(ctx context.Context) (string, error), error) {
+func (f *fakeHey) Prepare(canary types.NamespacedName, command string) (func(ctx context.Context) (string, error), error) {
+	f.canary.Store(canary)
 	if strings.Contains(command, "-bad") {
 		return nil, errors.New("flag provided but not defined: -bad")
 	}

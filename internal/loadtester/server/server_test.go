@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -36,6 +37,9 @@ func TestControllerWebhooksDriveEachTaskType(t *testing.T) {
 			t.Fatalf("hey task: %v", err)
 		}
 		eventually(t, 5*time.Second, "the hey engine ran", func() bool { return hey.runs.Load() == 1 })
+		if got := hey.canary.Load(); got != (types.NamespacedName{Namespace: "test", Name: "podinfo"}) {
+			t.Errorf("the engine was given canary %v, want test/podinfo", got)
+		}
 	})
 	t.Run("cmd without a type is cmd", func(t *testing.T) {
 		if err := ts.call("/", flaggerv1.RolloutHook, map[string]string{"cmd": "hey -z 10s http://podinfo-canary.test:9898/other"}); err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/pennant/pennant/internal/webhooks"
 )
 
@@ -29,6 +31,7 @@ const (
 type task struct {
 	typ     string
 	canary  string
+	target  types.NamespacedName
 	command string
 	// run does the work: a built-in engine's or a process's. Its text is the output or report.
 	run          func(ctx context.Context) (output []byte, err error)
@@ -78,7 +81,7 @@ func (s *Server) plan(p webhooks.Payload) (task, *refusal) {
 	if len(md) == 0 {
 		return task{}, refuse(http.StatusBadRequest, "metadata not found in payload")
 	}
-	t := task{typ: typeOf(md), canary: canaryKey(p), command: md["cmd"], timeout: s.cfg.Timeout}
+	t := task{typ: typeOf(md), canary: canaryKey(p), target: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, command: md["cmd"], timeout: s.cfg.Timeout}
 	var err error
 	if t.logOutput, err = optionalBool(md, "logCmdOutput"); err != nil {
 		return t, refuse(http.StatusBadRequest, "%v", err)
@@ -127,7 +130,7 @@ func (s *Server) planCommand(t task, program, shell string) (task, *refusal) {
 			if !e.Handles(t.command) {
 				continue
 			}
-			run, err := e.Prepare(t.command)
+			run, err := e.Prepare(t.target, t.command)
 			if err != nil {
 				return t, refuse(http.StatusBadRequest, "cannot run %q: %v", t.command, err)
 			}
