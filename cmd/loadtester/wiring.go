@@ -2,34 +2,43 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/http"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/pennant/pennant/internal/loadtester/gates"
 	"github.com/pennant/pennant/internal/loadtester/server"
 )
 
-// gateBackend is where gates are kept and who may change them.
-// TODO(issue 10): the ConfigMap store and the token authorizer of internal/loadtester/gates.
-func gateBackend(_ context.Context, o options, log *zap.Logger) (server.GateStore, server.RequestAuthorizer, error) {
-	if o.gatesConfigMap != "" {
-		log.Warn("gates are kept in memory: lost on restart and not shared by replicas")
+// gateBackend is where gates are kept (the ConfigMap -gates-configmap in the load tester's own
+// namespace, or memory when it is "") and who may change them (loopback, or -gate-token-file's token).
+func gateBackend(ctx context.Context, o options, log *zap.Logger) (gates.Store, server.RequestAuthorizer, error) {
+	authorizer := gates.NewAuthorizer(o.gateTokenFile)
+	if o.gatesConfigMap == "" {
+		log.Warn("gates are kept in memory (-gates-configmap=\"\"): lost on restart and not shared by replicas")
+		return gates.NewMemoryStore(0), authorizer, nil
 	}
-	return &server.MemoryGates{}, loopbackOnly{}, nil
-}
-
-// loopbackOnly lets only requests from the pod itself change gates.
-type loopbackOnly struct{}
-
-func (loopbackOnly) Allow(r *http.Request) error {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
-		return nil
+	ns, err := gates.OwnNamespace()
+	if err != nil {
+		return nil, nil, err
 	}
-	return errors.New("only requests from loopback may change gates")
+	cfg, err := ctrl.GetConfig() // in the cluster, or $KUBECONFIG
+	if err != nil {
+		return nil, nil, fmt.Errorf("gates are kept in ConfigMap %s (-gates-configmap): %w", o.gatesConfigMap, err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := gates.NewConfigMapStore(ctx, client, gates.ConfigMapOptions{Namespace: ns, Name: o.gatesConfigMap})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Sugar().Infof("gates are kept in ConfigMap %s/%s", ns, o.gatesConfigMap)
+	return store, authorizer, nil
 }
 
 // builtinEngines are the command lines run natively.

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/loadtester/gates"
 	"github.com/pennant/pennant/internal/webhooks"
 )
 
@@ -33,26 +34,19 @@ type testServer struct {
 	hs  *http.Server
 }
 
-// loopbackAuthorizer lets loopback change gates, as the gates package's Authorizer without a token.
-type loopbackAuthorizer struct{}
+// testRemoteAddr, set by a test's client only, makes the test server see the request as coming
+// from that address: no real non-loopback connection is possible in a test.
+const testRemoteAddr = "X-Test-Remote-Addr"
 
-func (loopbackAuthorizer) Allow(r *http.Request) error {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return errors.New("only loopback may change gates")
-}
-
-// startServer starts a load tester with cfg's zero fields defaulted: gates in memory, loopback
-// authorizer, short timeout.
+// startServer starts a load tester on 127.0.0.1 with cfg's zero fields defaulted: gates in memory,
+// the gates package's authorizer without a token (loopback only), a short timeout.
 func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	if cfg.Gates == nil {
-		cfg.Gates = &MemoryGates{}
+		cfg.Gates = gates.NewMemoryStore(0)
 	}
 	if cfg.GateAuthorizer == nil {
-		cfg.GateAuthorizer = loopbackAuthorizer{}
+		cfg.GateAuthorizer = gates.NewAuthorizer("")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
@@ -65,7 +59,12 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, srv: s, url: "http://" + ln.Addr().String(), hs: &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}}
+	ts := &testServer{t: t, srv: s, url: "http://" + ln.Addr().String(), hs: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if addr := r.Header.Get(testRemoteAddr); addr != "" {
+			r.RemoteAddr = addr
+		}
+		s.ServeHTTP(w, r)
+	}), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = ts.hs.Serve(ln) }()
 	t.Cleanup(ts.stop)
 	return ts

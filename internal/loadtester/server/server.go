@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/pennant/pennant/internal/loadtester/gates"
 	"github.com/pennant/pennant/internal/webhooks"
 )
 
@@ -31,8 +31,9 @@ type Config struct {
 	Log *zap.Logger
 	// Registry serves /metrics and holds the task metrics; nil: a new registry.
 	Registry *prometheus.Registry
-	// Gates keeps the gates; GateAuthorizer decides who may change them. Both are required.
-	Gates          GateStore
+	// Gates keeps the gates (gates.ConfigMapStore: in the cluster, shared by replicas, kept across
+	// restarts); GateAuthorizer decides who may change them. Both are required.
+	Gates          gates.Store
 	GateAuthorizer RequestAuthorizer
 	// NamespaceRegexp, when set, refuses payloads whose namespace it does not match (-namespace-regexp).
 	NamespaceRegexp *regexp.Regexp
@@ -116,12 +117,12 @@ func (s *Server) routes() {
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte("Forbidden"))
 	})
-	s.mux.HandleFunc("/gate/check", s.gateCheck(ApprovalGate))
-	s.mux.HandleFunc("/gate/open", s.gateChange(ApprovalGate, true))
-	s.mux.HandleFunc("/gate/close", s.gateChange(ApprovalGate, false))
-	s.mux.HandleFunc("/rollback/check", s.gateCheck(RollbackGate))
-	s.mux.HandleFunc("/rollback/open", s.gateChange(RollbackGate, true))
-	s.mux.HandleFunc("/rollback/close", s.gateChange(RollbackGate, false))
+	s.mux.HandleFunc("/gate/check", s.gateCheck(gates.Gate))
+	s.mux.HandleFunc("/gate/open", s.gateChange(gates.Gate, true))
+	s.mux.HandleFunc("/gate/close", s.gateChange(gates.Gate, false))
+	s.mux.HandleFunc("/rollback/check", s.gateCheck(gates.Rollback))
+	s.mux.HandleFunc("/rollback/open", s.gateChange(gates.Rollback, true))
+	s.mux.HandleFunc("/rollback/close", s.gateChange(gates.Rollback, false))
 	s.mux.HandleFunc("/{$}", s.newTask)
 	s.mux.HandleFunc("/", http.NotFound)
 }
@@ -157,9 +158,9 @@ func (s *Server) payload(w http.ResponseWriter, r *http.Request) (webhooks.Paylo
 		http.Error(w, "the payload needs the canary's name and namespace", http.StatusBadRequest)
 		return p, false
 	}
-	if re := s.cfg.NamespaceRegexp; re != nil && !re.MatchString(p.Namespace) {
-		s.log.Sugar().Warnf("refused a request for %s: namespace does not match -namespace-regexp %s", canaryKey(p), re)
-		http.Error(w, fmt.Sprintf("Forbidden: namespace %q does not match -namespace-regexp", p.Namespace), http.StatusForbidden)
+	if err := gates.AllowNamespace(s.cfg.NamespaceRegexp, p.Namespace); err != nil {
+		s.log.Sugar().Warnf("refused a request for %s: %v", canaryKey(p), err)
+		http.Error(w, err.Error(), gates.HTTPStatus(err))
 		return p, false
 	}
 	return p, true

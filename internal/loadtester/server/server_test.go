@@ -1,9 +1,9 @@
 package server
 
 import (
+	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/loadtester/gates"
 )
 
 // The controller's own webhook calls (internal/webhooks) drive every task type of the load tester.
@@ -194,34 +195,70 @@ func TestRollbackGate(t *testing.T) {
 	}
 }
 
-// Gate changes are for the authorizer to allow; checks stay open to everyone (the controller).
-func TestGateChangeFromOutsideLoopbackIsRefused(t *testing.T) {
-	gates := &MemoryGates{}
-	s, err := New(Config{Gates: gates, GateAuthorizer: loopbackAuthorizer{}})
-	if err != nil {
+// Gate changes from outside the pod need the bearer token of -gate-token-file (gates.Authorizer);
+// checks stay open to everyone (the controller's webhooks carry no credentials). The server runs on
+// 127.0.0.1; to be seen as another pod, this test's middleware (and only it) rewrites r.RemoteAddr.
+func TestGateChangeFromOutsideLoopbackNeedsTheToken(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	store := gates.NewMemoryStore(0)
+	for _, c := range []struct {
+		name, token, authorization string
+		status                     int
+		msg                        string
+	}{
+		{"no token configured", "", "Bearer anything", http.StatusForbidden, "none is configured"},
+		{"no token sent", "s3cret\n", "", http.StatusUnauthorized, "needs the header Authorization: Bearer"},
+		{"wrong token", "s3cret\n", "Bearer guess", http.StatusForbidden, "wrong bearer token"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := os.WriteFile(tokenFile, []byte(c.token), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ts := startServer(t, Config{Gates: store, GateAuthorizer: gates.NewAuthorizer(tokenFile)})
+			for _, path := range []string{"/gate/open", "/gate/close", "/rollback/open", "/rollback/close"} {
+				code, body := ts.fromElsewhere(path, c.authorization)
+				if code != c.status || !strings.Contains(body, c.msg) {
+					t.Errorf("%s: %d %q, want %d with %q", path, code, body, c.status, c.msg)
+				}
+			}
+			if open, _ := store.IsOpen(t.Context(), gates.Gate, gates.Key{Namespace: "test", Name: "podinfo"}); open {
+				t.Fatal("a refused request opened the gate")
+			}
+			if code, body := ts.fromElsewhere("/gate/check", ""); code != http.StatusForbidden || body != "Forbidden" {
+				t.Errorf("/gate/check from another pod: %d %q, want Flagger's closed-gate answer", code, body)
+			}
+		})
+	}
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	body := `{"name":"podinfo","namespace":"test"}`
-	for _, path := range []string{"/gate/open", "/gate/close", "/rollback/open", "/rollback/close"} {
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-		req.RemoteAddr = "10.0.0.7:41000"
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "only loopback") {
-			t.Errorf("%s from 10.0.0.7: %d %q, want 403 with the authorizer's reason", path, rec.Code, rec.Body)
-		}
+	ts := startServer(t, Config{Gates: store, GateAuthorizer: gates.NewAuthorizer(tokenFile)})
+	if code, body := ts.fromElsewhere("/gate/open", "Bearer s3cret"); code != http.StatusAccepted {
+		t.Fatalf("the right token: %d %q", code, body)
 	}
-	if open, _ := gates.IsOpen(t.Context(), ApprovalGate, "test", "podinfo"); open {
-		t.Fatal("a refused request opened the gate")
+	if code, _ := ts.fromElsewhere("/gate/check", ""); code != http.StatusOK {
+		t.Fatalf("the gate opened with the token is not open: %d", code)
 	}
-	req := httptest.NewRequest(http.MethodPost, "/gate/check", strings.NewReader(body))
-	req.RemoteAddr = "10.0.0.7:41000"
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	if rec.Code != http.StatusForbidden || rec.Body.String() != "Forbidden" {
-		t.Errorf("/gate/check from 10.0.0.7: %d %q, want Flagger's closed-gate answer", rec.Code, rec.Body)
+}
+
+// fromElsewhere posts the test canary's payload as if from another pod (10.0.0.7).
+func (ts *testServer) fromElsewhere(path, authorization string) (int, string) {
+	ts.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.url+path, strings.NewReader(`{"name":"podinfo","namespace":"test"}`))
+	if err != nil {
+		ts.t.Fatal(err)
 	}
+	req.Header.Set(testRemoteAddr, "10.0.0.7:41000")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func TestBadInput(t *testing.T) {
@@ -252,8 +289,8 @@ func TestBadInput(t *testing.T) {
 		{"bad logCmdOutput", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -z 1s http://x","logCmdOutput":"yes please"}}`, 400, "not a boolean"},
 		{"unterminated quote", allowed, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"bash","cmd":"echo 'x"}}`, 400, "unterminated quote"},
 		{"grpc without address", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"grpc"}}`, 400, "address not found"},
-		{"namespace outside -namespace-regexp", exec, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -z 1s http://x"}}`, 403, "does not match -namespace-regexp"},
-		{"namespace outside -namespace-regexp on a gate", exec, "/gate/open", `{"name":"podinfo","namespace":"test"}`, 403, "does not match -namespace-regexp"},
+		{"namespace outside -namespace-regexp", exec, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -z 1s http://x"}}`, 403, "is not allowed by -namespace-regexp"},
+		{"namespace outside -namespace-regexp on a gate", exec, "/gate/open", `{"name":"podinfo","namespace":"test"}`, 403, "is not allowed by -namespace-regexp"},
 		{"command while exec is off", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"bash","cmd":"touch ` + marker + `"}}`, 403, "running commands is disabled"},
 		{"cmd command while exec is off", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"touch ` + marker + `"}}`, 403, "running commands is disabled"},
 		{"kubectl while exec is off", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"kubectl","cmd":"delete ns prod"}}`, 403, "running commands is disabled"},
