@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/pennant/pennant/internal/loadtester/gates"
+	"github.com/pennant/pennant/internal/loadtester/load"
 	"github.com/pennant/pennant/internal/loadtester/server"
 )
 
@@ -41,8 +42,7 @@ func gateBackend(ctx context.Context, o options, log *zap.Logger) (gates.Store, 
 	return store, authorizer, nil
 }
 
-// builtinEngines are the command lines run natively.
-// TODO(issue 10): hey, from internal/loadtester/load.
-func builtinEngines(_ prometheus.Registerer) ([]server.Engine, error) {
-	return []server.Engine{server.GRPCHealthProbe{}}, nil
+// builtinEngines run hey and grpc_health_probe lines natively: they need no -allow-exec.
+func builtinEngines(reg prometheus.Registerer) ([]server.Engine, error) {
+	return []server.Engine{server.HeyEngine{Metrics: load.NewMetrics(reg)}, server.GRPCHealthProbe{}}, nil
 }
