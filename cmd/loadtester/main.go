@@ -14,6 +14,12 @@ import (
 )
 
 func main() {
+	if invokedAsCurl(os.Args[0]) {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		code := runCurl(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	opts, err := parseFlags(flag.NewFlagSet(os.Args[0], flag.ContinueOnError), os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
