@@ -106,7 +106,7 @@ test_pid=
 # Fuzz targets, each for a bounded time (GO_FUZZ_TIME, default 10s), on full runs only: go test
 # -fuzz takes one target of one package at a time.
 if [ "$rc" = 0 ] && [ -z "${GO_TEST_PKGS:-}" ]; then
-  for target in ./internal/canary/:FuzzPhaseMachine ./internal/controller/:FuzzValidate ./internal/loadtester/load/:FuzzParseHey; do
+  for target in ./internal/canary/:FuzzPhaseMachine ./internal/controller/:FuzzValidate ./internal/loadtester/load/:FuzzParseHey ./internal/loadtester/shellwords/:FuzzSplit; do
     say "fuzz ${target#*:} for ${GO_FUZZ_TIME:-10s}"
     go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${GO_FUZZ_TIME:-10s}" "${target%%:*}" &
     test_pid=$!

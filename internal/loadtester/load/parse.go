@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/pennant/pennant/internal/loadtester/shellwords"
 )
 
 // IsHey reports whether a command line runs hey: its first word is `hey` or a path ending in /hey.
@@ -18,9 +20,9 @@ import (
 // instead of the line being handed to a process runner.
 func IsHey(command string) bool {
 	first := ""
-	if words, err := splitWords(command); err == nil {
-		if len(words) > 0 {
-			first = words[0]
+	if line, err := shellwords.Split(command); err == nil {
+		if len(line.Words) > 0 {
+			first = line.Words[0]
 		}
 	} else if fields := strings.Fields(command); len(fields) > 0 {
 		first = strings.Trim(fields[0], `'"`)
@@ -75,10 +77,10 @@ func newHeyFlagSet(f *heyFlags) *flag.FlagSet {
 }
 
 // ParseHey parses a hey command line (its first word is hey) into a Spec. The line is split into words
-// like a shell would (see splitWords) but no shell runs; flags are read as hey reads them (Go's flag
+// like a shell would (see heyWords) but no shell runs; flags are read as hey reads them (Go's flag
 // syntax: -c 5, -c=5, --c 5), and they come before the single URL.
 func ParseHey(command string) (Spec, error) {
-	words, err := splitWords(command)
+	words, err := heyWords(command)
 	if err != nil {
 		return Spec{}, fmt.Errorf("hey command line: %w", err)
 	}

@@ -7,65 +7,62 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
-func TestSplitWords(t *testing.T) {
+// The splitting itself is tested in internal/loadtester/shellwords; these are what the hey engine
+// makes of the shell syntax it finds.
+func TestHeyWordsDropWhatShDrops(t *testing.T) {
 	for _, tc := range []struct {
 		line string
 		want []string
 	}{
-		{"hey -c 2 http://a/", []string{"hey", "-c", "2", "http://a/"}},
-		{"  hey\t-c  2\n http://a/  ", []string{"hey", "-c", "2", "http://a/"}},
-		{`hey -H 'Cookie: type=insider'`, []string{"hey", "-H", "Cookie: type=insider"}},
-		{`hey -H "X-A: b c"`, []string{"hey", "-H", "X-A: b c"}},
-		{`hey -d '{"name":"podinfo"}'`, []string{"hey", "-d", `{"name":"podinfo"}`}},
-		{`hey -d "{\"a\":1}"`, []string{"hey", "-d", `{"a":1}`}},
-		{`hey -d "a\b\$c\\\` + "`" + `"`, []string{"hey", "-d", `a\b$c\` + "`"}},
-		{`hey -d 'it''s' x`, []string{"hey", "-d", "its", "x"}},
-		{`hey -d 'a'"b"c`, []string{"hey", "-d", "abc"}},
-		{`hey -d '' x`, []string{"hey", "-d", "", "x"}},
-		{`hey -d ""`, []string{"hey", "-d", ""}},
-		{`hey a\ b \'c`, []string{"hey", "a b", "'c"}},
-		{"hey -c 2 \\\n http://a/", []string{"hey", "-c", "2", "http://a/"}},
-		{`hey -d '$HOME $(x) ; | > &'`, []string{"hey", "-d", "$HOME $(x) ; | > &"}},
-		{`hey http://a/?x=1*[y] ~`, []string{"hey", "http://a/?x=1*[y]", "~"}},
-		{`hey http://a/#frag`, []string{"hey", "http://a/#frag"}},
+		{`hey -H 'Cookie: type=insider' http://a/`, []string{"hey", "-H", "Cookie: type=insider", "http://a/"}},
 		{`hey http://a/ # a comment; with | operators`, []string{"hey", "http://a/"}},
+		{"hey http://a/ # a comment\n", []string{"hey", "http://a/"}},
+		{"hey -c 2 \\\n http://a/\n", []string{"hey", "-c", "2", "http://a/"}},
+		{"hey http://a/\n# a note\n\n", []string{"hey", "http://a/"}},
+		{`hey -d '$HOME $(x) ; | > &' http://a/?p=5$ ~`, []string{"hey", "-d", "$HOME $(x) ; | > &", "http://a/?p=5$", "~"}},
+		{`hey "http://a/?q=$" 'x'\''y'`, []string{"hey", "http://a/?q=$", "x'y"}},
 		{``, nil},
 	} {
-		got, err := splitWords(tc.line)
+		got, err := heyWords(tc.line)
 		if err != nil {
-			t.Errorf("splitWords(%q): %v", tc.line, err)
+			t.Errorf("heyWords(%q): %v", tc.line, err)
 			continue
 		}
 		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("splitWords(%q) = %q, want %q", tc.line, got, tc.want)
+			t.Errorf("heyWords(%q) = %q, want %q", tc.line, got, tc.want)
 		}
 	}
 }
 
-func TestSplitWordsRefusesWhatOnlyAShellDoes(t *testing.T) {
+func TestHeyWordsRefuseWhatOnlyAShellDoes(t *testing.T) {
 	for line, wantErr := range map[string]string{
-		`hey -H 'a: b`:                   "unterminated single quote",
-		`hey -H "a: b`:                   "unterminated double quote",
-		`hey http://a/ \`:                "lone backslash",
-		`hey http://a/ | tee x`:          `shell operator '|'`,
+		`hey -H 'a: b`:                   "column 8: unterminated single quote",
+		`hey -H "a: b`:                   "column 8: unterminated double quote",
+		`hey http://a/ \`:                "column 15: the line ends with a lone backslash",
+		`hey http://a/ | tee x`:          `column 15: shell operator '|' is not supported`,
 		`hey http://a/ > /tmp/out`:       `shell operator '>'`,
 		`hey http://a/ < /etc/passwd`:    `shell operator '<'`,
-		`hey http://a/; rm -rf /`:        `shell operator ';'`,
+		`hey http://a/; rm -rf /`:        `column 14: shell operator ';'`,
 		`hey http://a/ && curl x`:        `shell operator '&'`,
 		`hey http://a/ &`:                `shell operator '&'`,
-		`(hey http://a/)`:                `shell operator '('`,
-		`hey $URL`:                       `'$' (variable or command substitution)`,
+		`(hey http://a/)`:                `column 1: shell operator '('`,
+		`hey $URL`:                       `column 5: '$' (variable or command substitution)`,
 		`hey http://a/$(id)`:             `'$' (variable or command substitution)`,
 		"hey `id`":                       "'`' (variable or command substitution)",
-		`hey -H "X: $TOKEN" http://a/`:   `'$' inside double quotes`,
+		`hey -H "X: $TOKEN" http://a/`:   `column 12: '$' inside double quotes`,
 		"hey -d \"`id`\" http://a/":      "'`' inside double quotes",
 		`hey -c 2 http://a/ 2>/dev/null`: `shell operator '>'`,
+		"hey -c 2\nhttp://a/":            "column 9: a line break separates commands in sh",
+		"hey http://a/\nrm -rf /":        "column 14: a line break separates commands in sh",
+		"hey http://a/ # note\nrm -rf /": "column 21: a line break separates commands in sh",
 	} {
-		_, err := splitWords(line)
+		_, err := heyWords(line)
 		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("splitWords(%q) error = %v, want one containing %q", line, err, wantErr)
+			t.Errorf("heyWords(%q) error = %v, want one containing %q", line, err, wantErr)
 		}
 	}
 }
@@ -161,6 +158,34 @@ func TestParseHeyTheLinesUsersWrite(t *testing.T) {
 			t.Errorf("ParseHey(%q): %v", line, err)
 		} else if !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseHey(%q):\n got %+v\nwant %+v", line, got, want)
+		}
+	}
+}
+
+// A Canary's webhook written with a YAML block scalar: `|` keeps the line break that ends the line,
+// `>` folds the lines into one; either is one hey command. Two commands in a `|` block are refused.
+func TestParseHeyTakesYAMLBlockScalars(t *testing.T) {
+	for doc, wantErr := range map[string]string{
+		"cmd: |\n  hey -z 1m -q 10 -c 2 http://podinfo-canary.test/\n":                      "",
+		"cmd: |+\n  hey -z 1m -q 10 -c 2 http://podinfo-canary.test/\n\n":                   "",
+		"cmd: |\n  hey -z 1m -q 10 -c 2 \\\n    http://podinfo-canary.test/\n":              "",
+		"cmd: >\n  hey -z 1m -q 10 -c 2\n  http://podinfo-canary.test/\n":                   "",
+		"cmd: |\n  hey -z 1m -q 10 -c 2 http://podinfo-canary.test/ # load\n":               "",
+		"cmd: |\n  hey -z 1m -q 10 -c 2\n  http://podinfo-canary.test/\n":                   "column 21: a line break separates commands in sh",
+		"cmd: |\n  hey -z 1m -q 10 -c 2 http://podinfo-canary.test/\n  curl http://evil/\n": "column 49: a line break separates commands in sh",
+	} {
+		var metadata struct{ Cmd string }
+		if err := yaml.Unmarshal([]byte(doc), &metadata); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ParseHey(metadata.Cmd)
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("ParseHey(%q): %v", metadata.Cmd, err)
+		case wantErr == "" && (s.URL != "http://podinfo-canary.test/" || s.Duration != time.Minute || s.Concurrency != 2):
+			t.Errorf("ParseHey(%q) = %+v", metadata.Cmd, s)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+			t.Errorf("ParseHey(%q) error = %v, want one containing %q", metadata.Cmd, err, wantErr)
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/pennant/pennant/internal/loadtester/shellwords"
 )
 
 // Engine runs one kind of command line natively, in the load tester's process: it executes
@@ -50,19 +52,19 @@ type GRPCHealthProbe struct{}
 
 // Handles tells whether the line's program is grpc_health_probe.
 func (GRPCHealthProbe) Handles(command string) bool {
-	cl, err := splitCommandLine(command)
-	return err == nil && len(cl.words) > 0 && path.Base(cl.words[0]) == "grpc_health_probe"
+	cl, err := shellwords.Split(command)
+	return err == nil && len(cl.Words) > 0 && path.Base(cl.Words[0]) == "grpc_health_probe"
 }
 
 // Prepare reads grpc_health_probe's flags; the ones reading files (client certificates, CA
 // bundles) or needing a platform identity (ALTS, SPIFFE) are refused.
 func (GRPCHealthProbe) Prepare(_ types.NamespacedName, command string) (func(ctx context.Context) (string, error), error) {
-	cl, err := splitCommandLine(command)
+	cl, err := shellwords.Split(command)
 	if err != nil {
 		return nil, err
 	}
-	if len(cl.shellSyntax) > 0 {
-		return nil, fmt.Errorf("grpc_health_probe runs built in, without a shell: %s cannot be used", strings.Join(cl.shellSyntax, " "))
+	if len(cl.Syntax) > 0 {
+		return nil, fmt.Errorf("grpc_health_probe runs built in, without a shell: %s cannot be used", strings.Join(cl.SyntaxNames(), " "))
 	}
 	c := grpcHealthCheck{userAgent: "grpc_health_probe"}
 	fs := flag.NewFlagSet("grpc_health_probe", flag.ContinueOnError)
@@ -85,7 +87,7 @@ func (GRPCHealthProbe) Prepare(_ types.NamespacedName, command string) (func(ctx
 	})
 	fs.Bool("v", false, "")
 	fs.Bool("gzip", false, "")
-	if err := fs.Parse(cl.words[1:]); err != nil {
+	if err := fs.Parse(cl.Words[1:]); err != nil {
 		return nil, fmt.Errorf("grpc_health_probe: %w (the built-in check takes -addr, -service, -connect-timeout, -rpc-timeout, -tls, -tls-no-verify, -tls-server-name, -user-agent, -rpc-header)", err)
 	}
 	if fs.NArg() > 0 {

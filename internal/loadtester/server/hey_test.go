@@ -58,4 +58,15 @@ func TestSeedHeyLinesRunBuiltInWithExecOff(t *testing.T) {
 	if code, body := ts.post("/", map[string]string{"cmd": "hey -z 1s -D /etc/passwd " + app.URL}); code != http.StatusBadRequest {
 		t.Errorf("a hey line reading a file: %d %q, want 400", code, body)
 	}
+
+	// A line from a YAML block scalar (cmd: |) ends with a line break: still one hey command. A
+	// second command after it is refused, as the engine runs no shell.
+	code, body = ts.post("/", map[string]string{"type": "bash", "cmd": "hey -n 4 -c 2 " + app.URL + "\n", "returnCmdOutput": "true"})
+	if code != http.StatusOK || !strings.Contains(body, "requests:     4") {
+		t.Errorf("a hey line ending with a line break: %d %q", code, body)
+	}
+	code, body = ts.post("/", map[string]string{"cmd": "hey -n 4 -c 2 " + app.URL + "\ncurl " + app.URL})
+	if code != http.StatusBadRequest || !strings.Contains(body, "a line break separates commands in sh") {
+		t.Errorf("a hey line and a second command: %d %q, want 400", code, body)
+	}
 }

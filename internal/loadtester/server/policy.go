@@ -3,7 +3,10 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/pennant/pennant/internal/loadtester/shellwords"
 )
 
 // ExecPolicy decides which command lines may start a process. The zero value runs nothing.
@@ -50,11 +53,11 @@ func refuse(status int, format string, args ...any) *refusal {
 // line's words (kubectl and helm tasks carry only the arguments). shell is the shell Flagger runs
 // the line with for this task type (bash, sh), empty when the type never goes through a shell.
 func (p ExecPolicy) argv(program, line, shell string) ([]string, *refusal) {
-	cl, err := splitCommandLine(line)
+	cl, err := shellwords.Split(line)
 	if err != nil {
 		return nil, refuse(http.StatusBadRequest, "cannot read the command %q: %v", line, err)
 	}
-	words := cl.words
+	words := cl.Words
 	if program != "" {
 		words = append([]string{program}, words...)
 	}
@@ -68,14 +71,14 @@ func (p ExecPolicy) argv(program, line, shell string) ([]string, *refusal) {
 	if !p.allowed(words) {
 		return nil, refuse(http.StatusForbidden, "command %q is not allowed: it starts with none of the -exec-allow prefixes (%s)", quoteWords(words), p.describe())
 	}
-	if len(cl.shellSyntax) == 0 {
+	if len(cl.Syntax) == 0 {
 		return words, nil
 	}
 	if shell == "" {
-		return nil, refuse(http.StatusBadRequest, "command %q holds shell syntax (%s) but %s tasks run without a shell", quoteWords(words), strings.Join(cl.shellSyntax, " "), program)
+		return nil, refuse(http.StatusBadRequest, "command %q holds shell syntax (%s) but %s tasks run without a shell", quoteWords(words), strings.Join(cl.SyntaxNames(), " "), program)
 	}
 	if !p.AllowShell {
-		return nil, refuse(http.StatusForbidden, "command %q holds shell syntax (%s): it would need %s -c, which this load tester refuses (start it with -allow-shell to allow it)", line, strings.Join(cl.shellSyntax, " "), shell)
+		return nil, refuse(http.StatusForbidden, "command %q holds shell syntax (%s): it would need %s -c, which this load tester refuses (start it with -allow-shell to allow it)", line, strings.Join(cl.SyntaxNames(), " "), shell)
 	}
 	return []string{shell, "-c", line}, nil
 }
@@ -83,7 +86,7 @@ func (p ExecPolicy) argv(program, line, shell string) ([]string, *refusal) {
 // allowed tells whether the words start with one of the prefixes.
 func (p ExecPolicy) allowed(words []string) bool {
 	for _, prefix := range p.Prefixes {
-		if len(prefix) <= len(words) && equalWords(prefix, words[:len(prefix)]) {
+		if len(prefix) <= len(words) && slices.Equal(prefix, words[:len(prefix)]) {
 			return true
 		}
 	}
@@ -101,11 +104,15 @@ func (p ExecPolicy) describe() string {
 	return strings.Join(parts, ", ")
 }
 
-func equalWords(a, b []string) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+// quoteWords renders words for a message, quoting the ones a reader could misread.
+func quoteWords(words []string) string {
+	parts := make([]string, len(words))
+	for i, w := range words {
+		if w == "" || strings.ContainsAny(w, " \t'\"") {
+			parts[i] = fmt.Sprintf("%q", w)
+		} else {
+			parts[i] = w
 		}
 	}
-	return true
+	return strings.Join(parts, " ")
 }

@@ -287,7 +287,7 @@ func TestBadInput(t *testing.T) {
 		{"no cmd", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"bash"}}`, 400, "cmd not found in metadata"},
 		{"bad hey flags", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -bad http://x"}}`, 400, "flag provided but not defined"},
 		{"bad logCmdOutput", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -z 1s http://x","logCmdOutput":"yes please"}}`, 400, "not a boolean"},
-		{"unterminated quote", allowed, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"bash","cmd":"echo 'x"}}`, 400, "unterminated quote"},
+		{"unterminated quote", allowed, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"bash","cmd":"echo 'x"}}`, 400, "column 6: unterminated single quote"},
 		{"grpc without address", off, "/", `{"name":"podinfo","namespace":"test","metadata":{"type":"grpc"}}`, 400, "address not found"},
 		{"namespace outside -namespace-regexp", exec, "/", `{"name":"podinfo","namespace":"test","metadata":{"cmd":"hey -z 1s http://x"}}`, 403, "is not allowed by -namespace-regexp"},
 		{"namespace outside -namespace-regexp on a gate", exec, "/gate/open", `{"name":"podinfo","namespace":"test"}`, 403, "is not allowed by -namespace-regexp"},

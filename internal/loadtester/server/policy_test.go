@@ -8,43 +8,6 @@ import (
 	"testing"
 )
 
-func TestSplitCommandLine(t *testing.T) {
-	for _, c := range []struct {
-		line   string
-		words  []string
-		syntax []string
-	}{
-		{"hey -z 1m -q 10 -c 2 http://podinfo.test/", []string{"hey", "-z", "1m", "-q", "10", "-c", "2", "http://podinfo.test/"}, nil},
-		{`curl -sd 'test' http://podinfo-canary:9898/token`, []string{"curl", "-sd", "test", "http://podinfo-canary:9898/token"}, nil},
-		{`hey -H 'X-Canary: insider' -H "Cookie: a=\"b\"" x`, []string{"hey", "-H", "X-Canary: insider", "-H", `Cookie: a="b"`, "x"}, nil},
-		{`echo a\ b c''d "" ''`, []string{"echo", "a b", "cd", "", ""}, nil},
-		{`echo 'it''s' '$HOME' "a'b"`, []string{"echo", "its", "$HOME", "a'b"}, nil},
-		{"curl -s http://x | grep token", []string{"curl", "-s", "http://x", "|", "grep", "token"}, []string{"|"}},
-		{"a && b || c; d & e", []string{"a", "&&", "b", "||", "c", ";", "d", "&", "e"}, []string{"&&", "||", ";", "&"}},
-		{"echo $(id) `id` ${HOME} $HOME", []string{"echo", "$(", "id", ")", "`", "id", "`", "${", "HOME}", "$", "HOME"}, []string{"$(", ")", "`", "${", "$"}},
-		{`echo "$(id)"`, []string{"echo", "$(id)"}, []string{"$("}},
-		{"echo x > f 2>&1 < g", []string{"echo", "x", ">", "f", "2", ">&", "1", "<", "g"}, []string{">", ">&", "<"}},
-		{"echo a # comment", []string{"echo", "a", "#"}, []string{"#"}},
-		{"echo a#b", []string{"echo", "a#b"}, nil},
-		{"echo a\nrm x", []string{"echo", "a", "\n", "rm", "x"}, []string{"newline"}},
-		{"(echo)", []string{"(", "echo", ")"}, []string{"(", ")"}},
-	} {
-		got, err := splitCommandLine(c.line)
-		if err != nil {
-			t.Errorf("%q: %v", c.line, err)
-			continue
-		}
-		if !reflect.DeepEqual(got.words, c.words) || !reflect.DeepEqual(got.shellSyntax, c.syntax) {
-			t.Errorf("%q: words %q syntax %q, want %q %q", c.line, got.words, got.shellSyntax, c.words, c.syntax)
-		}
-	}
-	for _, line := range []string{`echo 'x`, `echo "x`, `echo "x\"`} {
-		if _, err := splitCommandLine(line); err == nil {
-			t.Errorf("%q: no error for an open quote", line)
-		}
-	}
-}
-
 func TestExecPolicy(t *testing.T) {
 	p := ExecPolicy{Allow: true, Prefixes: ParsePrefixes(" curl , helm test,kubectl get,, bats")}
 	for _, c := range []struct {
@@ -61,6 +24,12 @@ func TestExecPolicy(t *testing.T) {
 		{"kubectl", "get pods -o 'jsonpath={.items[*].metadata.name}'", "", []string{"kubectl", "get", "pods", "-o", "jsonpath={.items[*].metadata.name}"}, 0},
 		{"", "bats /tests", "bash", []string{"bats", "/tests"}, 0},
 		{"", "curl -s http://x | grep token", "bash", nil, 403},
+		// A YAML block scalar (cmd: |) ends the line with a line break: it separates nothing.
+		{"", "curl -sf http://x\n", "bash", []string{"curl", "-sf", "http://x"}, 0},
+		{"", "curl -sf http://x\nkubectl delete ns prod\n", "bash", nil, 403},
+		// A $ that sh keeps literally is no shell syntax.
+		{"", "curl -sf http://x/?price=5$", "bash", []string{"curl", "-sf", "http://x/?price=5$"}, 0},
+		{"", "curl -sf http://x/?price=$PRICE", "bash", nil, 403},
 		{"", "   ", "bash", nil, 400},
 	} {
 		argv, rf := p.argv(c.program, c.line, c.shell)
