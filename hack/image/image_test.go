@@ -1,0 +1,439 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// The tests build images in-process with the same functions as `make image`, then read the
+// archive back with go-containerregistry's OCI layout reader, as a registry client would.
+
+const (
+	testVersion  = "v9.8.7-test+0a1b2c" // "+" is valid in a version but not in a tag
+	testTag      = "v9.8.7-test-0a1b2c"
+	testRevision = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+)
+
+var testCreated = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// TestControllerImage builds the controller's image for this machine's architecture and checks
+// what a cluster relies on: platform, non-root user, entrypoint, labels, the files of the layer,
+// and that the binary in it runs and reports the stamped version.
+func TestControllerImage(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the image's binary is a linux one; run on linux to execute it")
+	}
+	pennant := targetNamed(t, "pennant")
+	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	index, ref := buildAndReadBack(t, testOptions(t, platform), pennant)
+
+	if want := "ghcr.io/pennant/pennant:" + testTag; ref != want {
+		t.Errorf("archive names the image %q, want %q", ref, want)
+	}
+	images := imagesByPlatform(t, index)
+	if len(images) != 1 {
+		t.Fatalf("index has %d images, want 1 (%s)", len(images), platform)
+	}
+	img := images[platform.String()]
+	if img == nil {
+		t.Fatalf("index has no %s image: %v", platform, keys(images))
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OS != "linux" || cfg.Architecture != runtime.GOARCH {
+		t.Errorf("config platform %s/%s, want linux/%s", cfg.OS, cfg.Architecture, runtime.GOARCH)
+	}
+	if cfg.Config.User != "65532:65532" {
+		t.Errorf("User %q, want the non-root 65532:65532", cfg.Config.User)
+	}
+	if got := strings.Join(cfg.Config.Entrypoint, " "); got != "/usr/local/bin/pennant" {
+		t.Errorf("Entrypoint %q, want /usr/local/bin/pennant", got)
+	}
+	if !cfg.Created.Time.Equal(testCreated) {
+		t.Errorf("Created %s, want %s (reproducible)", cfg.Created.Time, testCreated)
+	}
+	checkLabels(t, "image config", cfg.Config.Labels, "Pennant")
+
+	files := layerFiles(t, img)
+	bin := files["usr/local/bin/pennant"]
+	if bin == nil || bin.hdr.Mode != 0o755 || bin.hdr.Typeflag != tar.TypeReg {
+		t.Fatalf("layer has no executable usr/local/bin/pennant (mode 0755): %+v", bin)
+	}
+	caBundle, err := os.ReadFile(caBundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca := files["etc/ssl/certs/ca-certificates.crt"]; ca == nil || ca.hdr.Mode != 0o644 || !bytes.Equal(ca.data, caBundle) {
+		t.Errorf("layer's etc/ssl/certs/ca-certificates.crt is missing, not 0644 or not the build machine's bundle")
+	}
+	if tmp := files["tmp/"]; tmp == nil || tmp.hdr.Mode != 0o1777 {
+		t.Errorf("layer's tmp/ is missing or not 1777: %+v", tmp)
+	}
+
+	// pennant uses net: with cgo it would link libc dynamically.
+	if machine, ok := wantMachine[platform.String()]; ok {
+		checkStaticELF(t, platform.String(), bin.data, machine)
+	}
+	out := runBinary(t, bin.data, "-version")
+	if out != testVersion {
+		t.Errorf("pennant -version printed %q, want the stamped %q", out, testVersion)
+	}
+}
+
+// TestIndexListsEveryPlatform cross-compiles a tiny stand-in for amd64 and arm64 (the real
+// binaries take minutes to cross-compile on a cold cache; `make image` does it) and checks that
+// the index lists both, each with a static binary of its architecture, and that the same
+// inputs give the same archive, byte for byte.
+func TestIndexListsEveryPlatform(t *testing.T) {
+	tiny := target{name: "tiny", pkg: "./hack/image/testdata/tiny", repository: "tiny", title: "Tiny", description: "test stand-in"}
+	amd64 := v1.Platform{OS: "linux", Architecture: "amd64"}
+	arm64 := v1.Platform{OS: "linux", Architecture: "arm64"}
+	o := testOptions(t, amd64, arm64)
+
+	index, _ := buildAndReadBack(t, o, tiny)
+	images := imagesByPlatform(t, index)
+	if len(images) != 2 || images["linux/amd64"] == nil || images["linux/arm64"] == nil {
+		t.Fatalf("index lists %v, want linux/amd64 and linux/arm64", keys(images))
+	}
+	for platform, img := range images {
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.OS + "/" + cfg.Architecture; got != platform {
+			t.Errorf("%s image's config says %s", platform, got)
+		}
+		bin := layerFiles(t, img)["usr/local/bin/tiny"]
+		if bin == nil {
+			t.Fatalf("%s image has no usr/local/bin/tiny", platform)
+		}
+		checkStaticELF(t, platform, bin.data, wantMachine[platform])
+	}
+
+	first := writeTestArchive(t, o, tiny)
+	o.workDir = t.TempDir()
+	second := writeTestArchive(t, o, tiny)
+	if a, b := fileDigest(t, first), fileDigest(t, second); a != b {
+		t.Errorf("two builds of the same inputs differ: %x and %x", a, b)
+	}
+}
+
+func TestImageRefIsAValidTag(t *testing.T) {
+	pennant := targetNamed(t, "pennant")
+	for version, want := range map[string]string{
+		"v0.1.0":              "ghcr.io/pennant/pennant:v0.1.0",
+		"0.1.0+build.7":       "ghcr.io/pennant/pennant:0.1.0-build.7",
+		"9e58687-dirty":       "ghcr.io/pennant/pennant:9e58687-dirty",
+		"v1.0.0-rc.1/with sp": "ghcr.io/pennant/pennant:v1.0.0-rc.1-with-sp",
+	} {
+		if got := imageRef(defaultRegistry, pennant, version); got != want {
+			t.Errorf("imageRef(%q) = %q, want %q", version, got, want)
+		}
+	}
+}
+
+func TestCommandLineRejectsBadInput(t *testing.T) {
+	for name, c := range map[string]config{
+		"unknown target":          {targets: "flagger", platforms: "linux/amd64"},
+		"no target":               {targets: " , ", platforms: "linux/amd64"},
+		"not linux":               {targets: "pennant", platforms: "windows/amd64"},
+		"no platform":             {targets: "pennant", platforms: ""},
+		"also-tag without a push": {targets: "pennant", platforms: "linux/amd64", alsoTags: "latest"},
+	} {
+		if _, _, err := resolve(context.Background(), c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
+	if _, _, err := resolve(context.Background(), config{targets: "pennant", platforms: "linux/amd64", version: "v1", revision: "abc"}); err == nil {
+		t.Errorf("SOURCE_DATE_EPOCH=yesterday accepted")
+	}
+}
+
+// TestCreationTimeIsSourceDateEpoch: the reproducible-builds convention wins over the commit time.
+func TestCreationTimeIsSourceDateEpoch(t *testing.T) {
+	t.Setenv("SOURCE_DATE_EPOCH", "1700000000")
+	got, err := creationTime(context.Background(), moduleRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Unix(1700000000, 0).UTC(); !got.Equal(want) {
+		t.Errorf("creation time %s, want %s", got, want)
+	}
+}
+
+func targetNamed(t *testing.T, name string) target {
+	t.Helper()
+	for _, tg := range targets {
+		if tg.name == name {
+			return tg
+		}
+	}
+	t.Fatalf("no target %q", name)
+	return target{}
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func testOptions(t *testing.T, platforms ...v1.Platform) buildOptions {
+	t.Helper()
+	if _, err := os.Stat(caBundlePath); err != nil {
+		t.Fatalf("the images need the build machine's CA bundle (hack/test.sh installs it: apt-get install ca-certificates): %v", err)
+	}
+	return buildOptions{
+		moduleDir: moduleRoot(t),
+		version:   testVersion,
+		revision:  testRevision,
+		created:   testCreated,
+		platforms: platforms,
+		caBundle:  caBundlePath,
+		workDir:   t.TempDir(),
+	}
+}
+
+func writeTestArchive(t *testing.T, o buildOptions, tg target) string {
+	t.Helper()
+	index, err := buildIndex(context.Background(), o, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), tg.name+"-image.tar")
+	if err := writeArchive(index, imageRef(defaultRegistry, tg, o.version), o.created, archive); err != nil {
+		t.Fatal(err)
+	}
+	return archive
+}
+
+// buildAndReadBack writes tg's archive, unpacks it and opens it as an OCI image layout; it
+// returns the image index and the name index.json gives it.
+func buildAndReadBack(t *testing.T, o buildOptions, tg target) (v1.ImageIndex, string) {
+	t.Helper()
+	dir := untar(t, writeTestArchive(t, o, tg))
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatalf("archive is not an OCI image layout: %v", err)
+	}
+	manifest, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest.Manifests) != 1 || manifest.Manifests[0].MediaType != types.OCIImageIndex {
+		t.Fatalf("index.json should hold one OCI image index, holds %+v", manifest.Manifests)
+	}
+	desc := manifest.Manifests[0]
+	ref := desc.Annotations["org.opencontainers.image.ref.name"]
+	if desc.Annotations["io.containerd.image.name"] != ref {
+		t.Errorf("index.json names the image %q for OCI tools but %q for containerd", ref, desc.Annotations["io.containerd.image.name"])
+	}
+	index, err := top.ImageIndex(desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLabels(t, "image index annotations", im.Annotations, tg.title)
+	return index, ref
+}
+
+func imagesByPlatform(t *testing.T, index v1.ImageIndex) map[string]v1.Image {
+	t.Helper()
+	manifest, err := index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]v1.Image{}
+	for _, desc := range manifest.Manifests {
+		if desc.MediaType != types.OCIManifestSchema1 || desc.Platform == nil {
+			t.Fatalf("index entry %s: media type %s, platform %v; want an OCI manifest with a platform", desc.Digest, desc.MediaType, desc.Platform)
+		}
+		img, err := index.Image(desc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images[desc.Platform.String()] = img
+	}
+	return images
+}
+
+var wantMachine = map[string]elf.Machine{"linux/amd64": elf.EM_X86_64, "linux/arm64": elf.EM_AARCH64}
+
+// checkStaticELF fails unless binary is a statically linked ELF executable for machine: the
+// empty base has no libc for a dynamic one.
+func checkStaticELF(t *testing.T, platform string, binary []byte, machine elf.Machine) {
+	t.Helper()
+	f, err := elf.NewFile(bytes.NewReader(binary))
+	if err != nil {
+		t.Fatalf("%s binary is not ELF: %v", platform, err)
+	}
+	if f.Machine != machine {
+		t.Errorf("%s binary is for %s, want %s", platform, f.Machine, machine)
+	}
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			t.Errorf("%s binary is dynamically linked (has an ELF interpreter): CGO_ENABLED=0 missing", platform)
+		}
+	}
+}
+
+func checkLabels(t *testing.T, where string, got map[string]string, title string) {
+	t.Helper()
+	want := map[string]string{
+		"org.opencontainers.image.title":    title,
+		"org.opencontainers.image.version":  testVersion,
+		"org.opencontainers.image.revision": testRevision,
+		"org.opencontainers.image.source":   "https://github.com/pennant/pennant",
+		"org.opencontainers.image.licenses": "Apache-2.0",
+		"org.opencontainers.image.created":  "2024-05-06T07:08:09Z",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s = %q, want %q", where, k, got[k], v)
+		}
+	}
+}
+
+type layerFile struct {
+	hdr  *tar.Header
+	data []byte
+}
+
+// layerFiles reads the image's single layer and checks what every entry must be: root-owned,
+// no setuid/setgid, no path outside the root.
+func layerFiles(t *testing.T, img v1.Image) map[string]*layerFile {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 {
+		t.Fatalf("image has %d layers, want 1 on an empty base", len(layers))
+	}
+	if mt, _ := layers[0].MediaType(); mt != types.OCILayer {
+		t.Errorf("layer media type %s, want %s", mt, types.OCILayer)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rc.Close() }()
+	files := map[string]*layerFile{}
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hdr.Uid != 0 || hdr.Gid != 0 || hdr.Mode&0o6000 != 0 || strings.HasPrefix(hdr.Name, "/") || strings.Contains(hdr.Name, "..") {
+			t.Errorf("layer entry %s: uid %d gid %d mode %o; want root-owned, no setuid/setgid, relative", hdr.Name, hdr.Uid, hdr.Gid, hdr.Mode)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[hdr.Name] = &layerFile{hdr: hdr, data: data}
+	}
+	return files
+}
+
+// runBinary writes an image's binary to disk and runs it with args, as the container would.
+func runBinary(t *testing.T, binary []byte, args ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(path, binary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = []string{} // as in the empty image: nothing inherited
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", path, args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func untar(t *testing.T, archive string) string {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	dir := t.TempDir()
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return dir
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(hdr.Name, "..") || strings.HasPrefix(hdr.Name, "/") {
+			t.Fatalf("archive entry %q escapes the layout", hdr.Name)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(hdr.Name))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(dst, 0o755)
+		case tar.TypeReg:
+			var data []byte
+			if data, err = io.ReadAll(tr); err == nil {
+				err = os.WriteFile(dst, data, 0o644)
+			}
+		default:
+			t.Fatalf("archive entry %s has type %c; an OCI layout holds files and directories", hdr.Name, hdr.Typeflag)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func fileDigest(t *testing.T, path string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
