@@ -8,16 +8,22 @@ import (
 	"debug/elf"
 	"errors"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -233,7 +239,13 @@ func writeTestArchive(t *testing.T, o buildOptions, tg target) string {
 // returns the image index and the name index.json gives it.
 func buildAndReadBack(t *testing.T, o buildOptions, tg target) (v1.ImageIndex, string) {
 	t.Helper()
-	dir := untar(t, writeTestArchive(t, o, tg))
+	return readArchive(t, writeTestArchive(t, o, tg), tg.title)
+}
+
+// readArchive unpacks an archive, opens it as an OCI image layout and checks the index's labels.
+func readArchive(t *testing.T, archive, title string) (v1.ImageIndex, string) {
+	t.Helper()
+	dir := untar(t, archive)
 	top, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		t.Fatalf("archive is not an OCI image layout: %v", err)
@@ -258,7 +270,7 @@ func buildAndReadBack(t *testing.T, o buildOptions, tg target) (v1.ImageIndex, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkLabels(t, "image index annotations", im.Annotations, tg.title)
+	checkLabels(t, "image index annotations", im.Annotations, title)
 	return index, ref
 }
 
@@ -436,4 +448,48 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestPushToALocalRegistry runs the command line's -push against go-containerregistry's
+// in-memory registry on 127.0.0.1 (never a real one) and pulls back what it pushed: the index
+// under the version's tag and under each -also-tag, with the digest the archive has.
+func TestPushToALocalRegistry(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("builds a linux image")
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // anonymous: no credentials of this machine's user
+	t.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(testCreated.Unix(), 10))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	out := t.TempDir()
+
+	err := run(context.Background(), config{
+		targets: "pennant", platforms: "linux/" + runtime.GOARCH, version: testVersion, revision: testRevision,
+		out: out, caBundle: caBundlePath, registry: host + "/pennant", push: true, alsoTags: "latest",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived, ref := readArchive(t, filepath.Join(out, "pennant-image.tar"), "Pennant")
+	if want := host + "/pennant/pennant:" + testTag; ref != want {
+		t.Errorf("archive names the image %q, want %q", ref, want)
+	}
+	want, err := archived.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []string{testTag, "latest"} {
+		ref, err := name.ParseReference(host + "/pennant/pennant:" + tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushed, err := remote.Index(ref)
+		if err != nil {
+			t.Fatalf("%s was not pushed: %v", ref, err)
+		}
+		if got, err := pushed.Digest(); err != nil || got != want {
+			t.Errorf("%s has digest %s (%v), want the archive's %s", ref, got, err, want)
+		}
+	}
 }
