@@ -23,11 +23,12 @@ import (
 
 // target is one image: a main package and where its image is published.
 type target struct {
-	name        string // binary and archive name: bin/<name>-image.tar, /usr/local/bin/<name>
-	pkg         string // main package, relative to the module root
-	repository  string // repository under the registry, e.g. "pennant" for ghcr.io/pennant/pennant
-	title       string // org.opencontainers.image.title
-	description string // org.opencontainers.image.description
+	name        string   // binary and archive name: bin/<name>-image.tar, /usr/local/bin/<name>
+	pkg         string   // main package, relative to the module root
+	repository  string   // repository under the registry, e.g. "pennant" for ghcr.io/pennant/pennant
+	title       string   // org.opencontainers.image.title
+	description string   // org.opencontainers.image.description
+	links       []string // further paths in the image that are symbolic links to the binary
 }
 
 // targets are the images `make image` builds. The names are the ones config/manager and
@@ -35,8 +36,11 @@ type target struct {
 var targets = []target{
 	{name: "pennant", pkg: "./cmd/pennant", repository: "pennant", title: "Pennant",
 		description: "Progressive delivery controller for Kubernetes, a drop-in replacement for Flagger"},
-	// The load tester gets its line here when cmd/loadtester exists:
-	//   {name: "loadtester", pkg: "./cmd/loadtester", repository: "loadtester", title: "Pennant load tester", description: "..."},
+	// Started as curl, the load tester is a small curl: `kubectl exec deploy/flagger-loadtester --
+	// curl ... localhost:8080/gate/open` works in an image without the curl package.
+	{name: "loadtester", pkg: "./cmd/loadtester", repository: "loadtester", title: "Pennant load tester",
+		description: "Load tester for canary webhooks, a drop-in replacement for flagger-loadtester",
+		links:       []string{"/usr/bin/curl"}},
 }
 
 const (
@@ -51,6 +55,9 @@ const (
 	nonRootUser = "65532:65532"
 	// binDir is where the binary lands in the image; the entrypoint is binDir/<name>.
 	binDir = "/usr/local/bin"
+	// searchPath is the image's PATH: the binary and its links (e.g. /usr/bin/curl) run by name,
+	// from `kubectl exec` and from the load tester's tasks alike.
+	searchPath = "/usr/local/bin:/usr/bin"
 	// caBundlePath is where Go's crypto/x509 looks first on Linux, in the image and on Debian.
 	caBundlePath = "/etc/ssl/certs/ca-certificates.crt"
 )
@@ -120,11 +127,20 @@ func buildImage(o buildOptions, t target, p v1.Platform, binary string, caBundle
 	if err != nil {
 		return nil, err
 	}
-	layerTar, err := layerTar(o.created, []file{
+	files := []file{
 		{name: "tmp/", mode: 0o1777},
 		{name: strings.TrimPrefix(caBundlePath, "/"), mode: 0o644, data: caBundle},
 		{name: strings.TrimPrefix(t.binaryPath(), "/"), mode: 0o755, data: bin},
-	})
+	}
+	for _, link := range t.links {
+		// Relative, so that the link also resolves in an unpacked root that is not "/".
+		target, err := filepath.Rel(path.Dir(link), t.binaryPath())
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file{name: strings.TrimPrefix(link, "/"), mode: 0o777, link: filepath.ToSlash(target)})
+	}
+	layerTar, err := layerTar(o.created, files)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +173,7 @@ func buildImage(o buildOptions, t target, p v1.Platform, binary string, caBundle
 		User:       nonRootUser,
 		Entrypoint: []string{t.binaryPath()},
 		WorkingDir: "/",
-		Env:        []string{"PATH=" + binDir},
+		Env:        []string{"PATH=" + searchPath},
 		Labels:     labels(o, t),
 	}
 	return mutate.ConfigFile(img, cfg)
@@ -186,11 +202,13 @@ func caBundleOrigin() string {
 	return caBundlePath + " from Debian's " + string(out)
 }
 
-// file is one entry of a layer; a name ending in "/" is a directory.
+// file is one entry of a layer: a directory when its name ends in "/", a symbolic link when it
+// has a link target, else a regular file holding data.
 type file struct {
 	name string
 	mode int64
 	data []byte
+	link string
 }
 
 // layerTar writes files, and the directories leading to them, as a reproducible tar: fixed
@@ -220,6 +238,9 @@ func layerTar(mtime time.Time, files []file) ([]byte, error) {
 			continue
 		}
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: mtime}
+		if f.link != "" {
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeSymlink, f.link, 0
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}

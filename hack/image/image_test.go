@@ -9,11 +9,14 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,27 +41,56 @@ const (
 
 var testCreated = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
-// TestControllerImage builds the controller's image for this machine's architecture and checks
-// what a cluster relies on: platform, non-root user, entrypoint, labels, the files of the layer,
-// and that the binary in it runs and reports the stamped version.
-func TestControllerImage(t *testing.T) {
+// TestEveryImage builds each image `make image` builds, for this machine's architecture, and
+// checks what a cluster relies on: the name the manifests in config/ deploy, platform, non-root
+// user, entrypoint, labels, the files of the layer, and that the binary runs from the unpacked
+// image and reports the stamped version.
+func TestEveryImage(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("the image's binary is a linux one; run on linux to execute it")
+		t.Skip("the images' binaries are linux ones; run on linux to execute them")
 	}
-	pennant := targetNamed(t, "pennant")
-	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	index, ref := buildAndReadBack(t, testOptions(t, platform), pennant)
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			root := checkImage(t, tg)
+			if extra := extraImageChecks[tg.name]; extra != nil {
+				extra(t, root)
+			}
+		})
+	}
+}
 
-	if want := "ghcr.io/pennant/pennant:" + testTag; ref != want {
+// deployedBy are the manifests that run each image, which must name it as hack/image does.
+var deployedBy = map[string]string{
+	"pennant":    "config/manager/manager.yaml",
+	"loadtester": "config/loadtester/deployment.yaml",
+}
+
+// extraImageChecks are checks of one image's own, given the root it was unpacked to.
+var extraImageChecks = map[string]func(t *testing.T, root string){
+	"loadtester": checkCurlLink,
+}
+
+// checkImage builds tg's image, checks it and returns the directory its layer was unpacked to.
+func checkImage(t *testing.T, tg target) string {
+	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	index, ref := buildAndReadBack(t, testOptions(t, platform), tg)
+
+	if want := defaultRegistry + "/" + tg.repository + ":" + testTag; ref != want {
 		t.Errorf("archive names the image %q, want %q", ref, want)
 	}
-	images := imagesByPlatform(t, index)
-	if len(images) != 1 {
-		t.Fatalf("index has %d images, want 1 (%s)", len(images), platform)
+	manifests, ok := deployedBy[tg.name]
+	if !ok {
+		t.Errorf("no manifest in config/ known to deploy %s: add it to deployedBy", tg.name)
+	} else if data, err := os.ReadFile(filepath.Join(moduleRoot(t), manifests)); err != nil {
+		t.Error(err)
+	} else if want := "image: " + defaultRegistry + "/" + tg.repository + ":"; !strings.Contains(string(data), want) {
+		t.Errorf("%s does not deploy the image as %q", manifests, want+"<tag>")
 	}
+
+	images := imagesByPlatform(t, index)
 	img := images[platform.String()]
-	if img == nil {
-		t.Fatalf("index has no %s image: %v", platform, keys(images))
+	if len(images) != 1 || img == nil {
+		t.Fatalf("index lists %v, want %s alone", keys(images), platform)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
@@ -70,18 +102,19 @@ func TestControllerImage(t *testing.T) {
 	if cfg.Config.User != "65532:65532" {
 		t.Errorf("User %q, want the non-root 65532:65532", cfg.Config.User)
 	}
-	if got := strings.Join(cfg.Config.Entrypoint, " "); got != "/usr/local/bin/pennant" {
-		t.Errorf("Entrypoint %q, want /usr/local/bin/pennant", got)
+	entrypoint := "/usr/local/bin/" + tg.name
+	if got := strings.Join(cfg.Config.Entrypoint, " "); got != entrypoint {
+		t.Errorf("Entrypoint %q, want %s", got, entrypoint)
 	}
 	if !cfg.Created.Time.Equal(testCreated) {
 		t.Errorf("Created %s, want %s (reproducible)", cfg.Created.Time, testCreated)
 	}
-	checkLabels(t, "image config", cfg.Config.Labels, "Pennant")
+	checkLabels(t, "image config", cfg.Config.Labels, tg.title)
 
 	files := layerFiles(t, img)
-	bin := files["usr/local/bin/pennant"]
+	bin := files[strings.TrimPrefix(entrypoint, "/")]
 	if bin == nil || bin.hdr.Mode != 0o755 || bin.hdr.Typeflag != tar.TypeReg {
-		t.Fatalf("layer has no executable usr/local/bin/pennant (mode 0755): %+v", bin)
+		t.Fatalf("layer has no executable %s (mode 0755): %+v", entrypoint, bin)
 	}
 	caBundle, err := os.ReadFile(caBundlePath)
 	if err != nil {
@@ -93,15 +126,46 @@ func TestControllerImage(t *testing.T) {
 	if tmp := files["tmp/"]; tmp == nil || tmp.hdr.Mode != 0o1777 {
 		t.Errorf("layer's tmp/ is missing or not 1777: %+v", tmp)
 	}
+	for _, link := range tg.links {
+		f := files[strings.TrimPrefix(link, "/")]
+		if f == nil || f.hdr.Typeflag != tar.TypeSymlink || path.Join(path.Dir(link), f.hdr.Linkname) != entrypoint {
+			t.Errorf("layer's %s is not a link to %s: %+v", link, entrypoint, f)
+		}
+		if !onPath(cfg.Config.Env, path.Dir(link)) {
+			t.Errorf("%s is not on the image's PATH (%v): it would not run by name", path.Dir(link), cfg.Config.Env)
+		}
+	}
 
-	// pennant uses net: with cgo it would link libc dynamically.
+	// The binaries use net: with cgo they would link libc dynamically.
 	if machine, ok := wantMachine[platform.String()]; ok {
 		checkStaticELF(t, platform.String(), bin.data, machine)
 	}
-	out := runBinary(t, bin.data, "-version")
-	if out != testVersion {
-		t.Errorf("pennant -version printed %q, want the stamped %q", out, testVersion)
+	root := unpack(t, files)
+	if out := runIn(t, root, entrypoint, "-version"); out != testVersion {
+		t.Errorf("%s -version printed %q, want the stamped %q", tg.name, out, testVersion)
 	}
+	return root
+}
+
+// checkCurlLink runs the load tester's image's curl, as `kubectl exec ... -- curl` would, against
+// a server on 127.0.0.1.
+func checkCurlLink(t *testing.T, root string) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "gate "+r.URL.Path)
+	}))
+	defer srv.Close()
+	if out := runIn(t, root, "/usr/bin/curl", "-s", srv.URL+"/gate/open"); out != "gate /gate/open" {
+		t.Errorf("curl in the image printed %q, want the server's answer %q", out, "gate /gate/open")
+	}
+}
+
+func onPath(env []string, dir string) bool {
+	for _, e := range env {
+		if value, ok := strings.CutPrefix(e, "PATH="); ok {
+			return slices.Contains(strings.Split(value, ":"), dir)
+		}
+	}
+	return false
 }
 
 // TestIndexListsEveryPlatform cross-compiles a tiny stand-in for amd64 and arm64 (the real
@@ -377,17 +441,41 @@ func layerFiles(t *testing.T, img v1.Image) map[string]*layerFile {
 	return files
 }
 
-// runBinary writes an image's binary to disk and runs it with args, as the container would.
-func runBinary(t *testing.T, binary []byte, args ...string) string {
+// unpack writes a layer's entries under a new directory, as a container's root.
+func unpack(t *testing.T, files map[string]*layerFile) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "bin")
-	if err := os.WriteFile(path, binary, 0o755); err != nil {
-		t.Fatal(err)
+	root := t.TempDir()
+	names := keys(files)
+	slices.Sort(names) // parents before children
+	for _, name := range names {
+		f, dst := files[name], filepath.Join(root, filepath.FromSlash(name))
+		var err error
+		switch f.hdr.Typeflag {
+		case tar.TypeDir:
+			err = os.MkdirAll(dst, 0o755)
+		case tar.TypeSymlink:
+			err = os.Symlink(f.hdr.Linkname, dst)
+		case tar.TypeReg:
+			err = os.WriteFile(dst, f.data, os.FileMode(f.hdr.Mode)&os.ModePerm)
+		default:
+			t.Fatalf("layer entry %s has type %c", name, f.hdr.Typeflag)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
+	return root
+}
+
+// runIn runs the program at path in the unpacked image root with args and the image's nothing
+// of an environment, and returns its output.
+func runIn(t *testing.T, root, path string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = []string{} // as in the empty image: nothing inherited
+	cmd := exec.CommandContext(ctx, filepath.Join(root, filepath.FromSlash(path)), args...)
+	cmd.Args[0] = path // argv[0] as in the container: the load tester is curl by this name
+	cmd.Env = []string{}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", path, args, err, out)

@@ -1,6 +1,6 @@
 // Command image builds Pennant's container images without a Docker daemon (`make image`).
 //
-// For each target (the controller, cmd/pennant, and the load tester once it exists) it
+// For each target (the controller, cmd/pennant, and the load tester, cmd/loadtester) it
 // cross-compiles a static binary per platform (CGO_ENABLED=0, -trimpath, the version stamped with
 // -X main.version), puts it with the build machine's CA bundle into one layer on an empty base,
 // and writes a multi-platform OCI image index, packed as an OCI image layout tar, to
