@@ -2,13 +2,22 @@ SHELL := /usr/bin/env bash
 GO ?= go
 CONTROLLER_GEN := $(GO) tool controller-gen
 
-.PHONY: all build generate verify-generate fmt vet test test-unit test-integration demo bench e2e cluster-build cluster-up cluster-down clean
+.PHONY: all build image generate verify-generate fmt vet test test-unit test-integration demo bench e2e cluster-build cluster-up cluster-down clean
 
 all: build
 
 build:
 	$(GO) build -o bin/pennant ./cmd/pennant
 	$(GO) build -o bin/loadtester ./cmd/loadtester
+
+## image: OCI image archives bin/<name>-image.tar (linux/amd64 + linux/arm64) without a Docker daemon (hack/image).
+## VERSION=v0.1.0 sets the version (default: git describe); IMAGE_FLAGS passes more, e.g. "-push -also-tag latest".
+CA_BUNDLE := /etc/ssl/certs/ca-certificates.crt
+image:
+	@[ -f $(CA_BUNDLE) ] || { echo "installing Debian's ca-certificates for the images' CA bundle"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ca-certificates >/dev/null; }
+	$(GO) run ./hack/image -out bin $(if $(VERSION),-version=$(VERSION)) $(IMAGE_FLAGS)
 
 ## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers
 generate:

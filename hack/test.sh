@@ -23,6 +23,7 @@ need() { command -v "$1" > /dev/null 2>&1 || missing_pkgs+=("$2"); }
 need openssl openssl   # local-cluster.sh: PKI
 need curl curl         # local-cluster.sh: health checks
 need prometheus prometheus  # internal/analysis: metric checks against a real Prometheus on 127.0.0.1
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing_pkgs+=(ca-certificates)  # hack/image: the CA bundle copied into the images
 
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
