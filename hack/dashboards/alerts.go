@@ -49,14 +49,16 @@ func alertRules() ruleFile {
 				},
 			},
 			{
-				// A release that neither advances nor ends: Progressing for the whole last hour with
-				// the canary's weight unchanged over it (a blue/green release keeps its weight, so it
-				// is reported once it has run for an hour). The halts Pennant makes without failing a
-				// check, such as a primary that is not ready, never end a release by themselves.
+				// A release that neither advances nor ends: Progressing an hour ago and ever since,
+				// with the canary's weight unchanged over that hour (a blue/green release keeps its
+				// weight, so it is reported once it has run for an hour). The halts Pennant makes
+				// without failing a check, such as a primary that is not ready, do not end a release
+				// by themselves. The offset keeps a canary whose series are younger than an hour
+				// (a new release, a restarted Prometheus) from matching.
 				Alert: "canary_stuck",
 				Expr: `max_over_time(flagger_canary_status[1h]) == 0
-  and on (namespace, name)
-label_replace(changes(flagger_canary_weight[1h]), "name", "$1", "workload", "(.+)") == 0`,
+  and on (namespace, name) flagger_canary_status offset 1h == 0
+  and on (namespace, name) label_replace(changes(flagger_canary_weight[1h]), "name", "$1", "workload", "(.+)") == 0`,
 				For:    "5m",
 				Labels: map[string]string{"severity": "warning"},
 				Annotations: map[string]string{
