@@ -19,11 +19,12 @@ image:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ca-certificates >/dev/null; }
 	$(GO) run ./hack/image -out bin $(if $(VERSION),-version=$(VERSION)) $(IMAGE_FLAGS)
 
-## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers
+## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers; Grafana dashboards and alert rules (hack/dashboards)
 generate:
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=pennant paths=./internal/... output:rbac:artifacts:config=config/rbac
+	$(GO) run ./hack/dashboards
 
 ## verify-generate: fail when the generated files are stale (works on a dirty tree too)
 verify-generate:
