@@ -83,6 +83,9 @@ type CanaryReconciler struct {
 	meshCluster cluster.Cluster
 	// absent are the watched kinds whose CRD was removed: reads of them fail at once.
 	absent *absentKinds
+	// apiReader reads from the API server, past the cache: only where a stale read would be unsafe
+	// and the read is rare (a deleted canary's last look at its target).
+	apiReader client.Reader
 }
 
 // Reconcile moves one canary forward.

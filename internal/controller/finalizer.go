@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -181,7 +182,40 @@ func (r *CanaryReconciler) restoreTarget(ctx context.Context, cd *flaggerv1.Cana
 	if err != nil {
 		return workload.IsTargetNotFound(err), "", client.IgnoreNotFound(err)
 	}
+	if ready.Ready {
+		// The primary goes next, so the readiness must not come from a cached target older than the
+		// scale-down (or the scale-up just written): then the target may in fact have no replica.
+		current, err := r.cachedTargetIsCurrent(ctx, cd)
+		if err != nil || !current {
+			return false, "the cache has not caught up with the target yet", client.IgnoreNotFound(err)
+		}
+	}
 	return ready.Ready, ready.Message, nil
+}
+
+// cachedTargetIsCurrent compares the cached Deployment or DaemonSet target with the API server's
+// (one GET); other kinds are never scaled, so their cached copy is good enough.
+func (r *CanaryReconciler) cachedTargetIsCurrent(ctx context.Context, cd *flaggerv1.Canary) (bool, error) {
+	var cached, live client.Object
+	switch cd.Spec.TargetRef.Kind {
+	case "Deployment":
+		cached, live = &appsv1.Deployment{}, &appsv1.Deployment{}
+	case "DaemonSet":
+		cached, live = &appsv1.DaemonSet{}, &appsv1.DaemonSet{}
+	default:
+		return true, nil
+	}
+	if r.apiReader == nil {
+		return true, nil
+	}
+	k := client.ObjectKey{Namespace: cd.Namespace, Name: cd.Spec.TargetRef.Name}
+	if err := r.Client.Get(ctx, k, cached); err != nil {
+		return false, err
+	}
+	if err := r.apiReader.Get(ctx, k, live); err != nil {
+		return false, err
+	}
+	return cached.GetResourceVersion() == live.GetResourceVersion(), nil
 }
 
 // revert restores the target; it reports done when there is nothing left to wait for.

@@ -97,6 +97,8 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		tasks:   newCanaryTasks(),
 		configs: configs,
 
+		apiReader: mgr.GetAPIReader(),
+
 		meshCluster: cfg.MeshCluster,
 		absent:      absent,
 	}
