@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
 	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	"helm.sh/helm/v4/pkg/chart/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -64,14 +64,14 @@ func matrix(t *testing.T) []valuesCase {
 	return append(cases,
 		valuesCase{name: "defaults"},
 		valuesCase{name: "HA", values: map[string]any{
-			"leaderElection": map[string]any{"enabled": true, "replicaCount": 3},
+			"leaderElection":      map[string]any{"enabled": true, "replicaCount": 3},
 			"podDisruptionBudget": map[string]any{"enabled": true}, "threadiness": 4,
 		}},
 		valuesCase{name: "namespaced", values: map[string]any{"namespace": "apps", "noCrossNamespaceRefs": true}},
 		valuesCase{name: "prometheus bundled", values: map[string]any{"meshProvider": "gloo", "prometheus": map[string]any{"install": true}}},
 		valuesCase{name: "CRDs as templates", values: map[string]any{"crd": map[string]any{"create": true}}, skipCRDs: true},
 		valuesCase{name: "mesh on another cluster", values: map[string]any{
-			"controlplane": map[string]any{"kubeconfig": map[string]any{"secretName": "istio-kubeconfig", "key": "config"}},
+			"controlplane":   map[string]any{"kubeconfig": map[string]any{"secretName": "istio-kubeconfig", "key": "config"}},
 			"additionalArgs": []any{"-zap-encoding=console"},
 		}},
 		valuesCase{name: "Flagger values file", values: flaggerValues},
