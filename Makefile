@@ -19,18 +19,21 @@ image:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ca-certificates >/dev/null; }
 	$(GO) run ./hack/image -out bin $(if $(VERSION),-version=$(VERSION)) $(IMAGE_FLAGS)
 
-## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers; Grafana dashboards and alert rules (hack/dashboards)
+## generate: deepcopy functions and CRD/RBAC manifests from the API types and markers (also into charts/pennant); Grafana dashboards and alert rules (hack/dashboards)
 generate:
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=pennant paths=./internal/... output:rbac:artifacts:config=config/rbac
+	@# The Helm chart ships the same CRDs and ClusterRole rules (charts/pennant/templates/rbac.yaml reads them).
+	rm -f charts/pennant/crds/*.yaml && cp config/crd/bases/*.yaml charts/pennant/crds/
+	cp config/rbac/role.yaml charts/pennant/files/clusterrole.yaml
 	$(GO) run ./hack/dashboards
 
 ## verify-generate: fail when the generated files are stale (works on a dirty tree too)
 verify-generate:
-	@before=$$(mktemp -d) && cp -r api config "$$before"/ && \
+	@before=$$(mktemp -d) && cp -r api config charts "$$before"/ && \
 	$(MAKE) --no-print-directory generate >/dev/null && \
-	diff -r "$$before/api" api && diff -r "$$before/config" config && rm -rf "$$before" || \
+	diff -r "$$before/api" api && diff -r "$$before/config" config && diff -r "$$before/charts" charts && rm -rf "$$before" || \
 	{ echo "generated files were stale: 'make generate' has updated them, commit the result"; exit 1; }
 
 fmt:

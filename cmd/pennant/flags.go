@@ -37,6 +37,7 @@ type options struct {
 	leaderElectionNamespace     string
 	enableConfigTracking        bool
 	showVersion                 bool
+	checkFlags                  bool
 	clusterName                 string
 	noCrossNamespaceRefs        bool
 	enableAmbientCredentials    bool
@@ -77,6 +78,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace used to create the leader election config map (default: the controller's own namespace).")
 	fs.BoolVar(&o.enableConfigTracking, "enable-config-tracking", true, "Enable secrets and configmaps tracking.")
 	fs.BoolVar(&o.showVersion, "version", false, "Print version")
+	fs.BoolVar(&o.checkFlags, "check-flags", false, "Pennant: check the other flags and exit (0: they would start the controller); for install tooling such as the Helm chart's tests.")
 	fs.StringVar(&o.clusterName, "cluster-name", "", "Cluster name to be included in alert msgs.")
 	fs.BoolVar(&o.noCrossNamespaceRefs, "no-cross-namespace-refs", false, "When set to true, Flagger can only refer to resources in the same namespace.")
 	fs.BoolVar(&o.enableAmbientCredentials, "enable-ambient-cloud-credentials", false, "Pennant: let the Stackdriver and CloudWatch providers use the controller's own cloud identity (workload identity, IRSA, environment) for templates without a credentials secret, and only towards the vendor's API hosts.")

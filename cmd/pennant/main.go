@@ -25,6 +25,14 @@ func main() {
 		fmt.Println(version)
 		return
 	}
+	if opts.checkFlags {
+		if err := checkFlags(opts); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Println("flags ok")
+		return
+	}
 	if err := run(ctrl.SetupSignalHandler(), opts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
