@@ -28,6 +28,7 @@ generate:
 	rm -f charts/pennant/crds/*.yaml && cp config/crd/bases/*.yaml charts/pennant/crds/
 	cp config/rbac/role.yaml charts/pennant/files/clusterrole.yaml
 	$(GO) run ./hack/dashboards
+	rm -rf charts/pennant/files/dashboards && mkdir -p charts/pennant/files/dashboards && cp config/dashboards/*.json charts/pennant/files/dashboards/
 
 ## verify-generate: fail when the generated files are stale (works on a dirty tree too)
 verify-generate:

@@ -75,6 +75,7 @@ func matrix(t *testing.T) []valuesCase {
 			"additionalArgs": []any{"-zap-encoding=console"},
 		}},
 		valuesCase{name: "Flagger values file", values: flaggerValues},
+		valuesCase{name: "grafana dashboards", values: map[string]any{"grafana": map[string]any{"enabled": true}}},
 	)
 }
 
@@ -135,7 +136,12 @@ func TestControllerArgumentsAreAcceptedByTheBinary(t *testing.T) {
 // Flagger's chart (a `helm upgrade flagger` replaces its objects in place), and Flagger's values reach
 // the controller as Flagger's chart passes them.
 func TestFlaggerNamesAndValues(t *testing.T) {
-	c := matrix(t)[len(matrix(t))-1]
+	var c valuesCase
+	for _, m := range matrix(t) {
+		if m.name == "Flagger values file" {
+			c = m
+		}
+	}
 	objs := render(t, c, "flagger-system")
 	dep := controllerDeployment(t, objs)
 	if dep.Name != "flagger" || dep.Spec.Template.Spec.Containers[0].Name != "flagger" || dep.Spec.Template.Spec.ServiceAccountName != "flagger" {
@@ -275,6 +281,47 @@ func TestOptionalObjects(t *testing.T) {
 	pm := find(objs, "PodMonitor", "flagger")
 	if pm == nil || pm.GetLabels()["release"] != "kps" {
 		t.Errorf("PodMonitor flagger without podMonitor.additionalLabels: %v", pm)
+	}
+}
+
+// TestGrafanaDashboards: grafana.enabled ships config/dashboards as they are, one ConfigMap each,
+// labelled for Grafana's sidecar, with Flagger's dashboard uids.
+func TestGrafanaDashboards(t *testing.T) {
+	if objs := render(t, valuesCase{}, "flagger-system"); len(objs) > 0 {
+		for _, o := range objs {
+			if o.GetLabels()["grafana_dashboard"] != "" {
+				t.Errorf("%s %s rendered without grafana.enabled", o.GetKind(), o.GetName())
+			}
+		}
+	}
+	objs := render(t, valuesCase{values: map[string]any{"grafana": map[string]any{"enabled": true, "namespace": "monitoring"}}}, "flagger-system")
+	files, err := filepath.Glob(filepath.Join(chartDir(t), "..", "..", "config", "dashboards", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards in config/dashboards: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		cm := find(objs, "ConfigMap", releaseName+"-dashboard-"+name)
+		if cm == nil {
+			t.Errorf("no ConfigMap for dashboard %s", name)
+			continue
+		}
+		if cm.GetNamespace() != "monitoring" || cm.GetLabels()["grafana_dashboard"] != "1" {
+			t.Errorf("ConfigMap %s: namespace %q, labels %v", cm.GetName(), cm.GetNamespace(), cm.GetLabels())
+		}
+		want, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, _ := unstructured.NestedString(cm.Object, "data", filepath.Base(f))
+		if strings.TrimSpace(got) != strings.TrimSpace(string(want)) {
+			t.Errorf("ConfigMap %s does not hold config/dashboards/%s as it is", cm.GetName(), filepath.Base(f))
+		}
+	}
+	if cm := find(objs, "ConfigMap", releaseName+"-dashboard-istio"); cm != nil {
+		if data, _, _ := unstructured.NestedString(cm.Object, "data", "istio.json"); !strings.Contains(data, `"uid": "flagger-istio"`) {
+			t.Errorf("the Istio dashboard lost Flagger's uid flagger-istio")
+		}
 	}
 }
 
