@@ -61,6 +61,15 @@ func matrix(t *testing.T) []valuesCase {
 	if err := yaml.Unmarshal(readFile(t, "testdata/flagger-values.yaml"), &flaggerValues); err != nil {
 		t.Fatal(err)
 	}
+	// The values of examples/gitops' HelmRelease of this chart.
+	var release struct {
+		Spec struct {
+			Values map[string]any `json:"values"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(readFile(t, "../../examples/gitops/istio/system/pennant.yaml"), &release); err != nil || release.Spec.Values == nil {
+		t.Fatalf("examples/gitops' HelmRelease values: %v", err)
+	}
 	return append(cases,
 		valuesCase{name: "defaults"},
 		valuesCase{name: "HA", values: map[string]any{
@@ -75,6 +84,7 @@ func matrix(t *testing.T) []valuesCase {
 			"additionalArgs": []any{"-zap-encoding=console"},
 		}},
 		valuesCase{name: "Flagger values file", values: flaggerValues},
+		valuesCase{name: "GitOps example HelmRelease", values: release.Spec.Values},
 		valuesCase{name: "grafana dashboards", values: map[string]any{"grafana": map[string]any{"enabled": true}}},
 	)
 }
