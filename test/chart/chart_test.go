@@ -33,7 +33,9 @@ import (
 	"github.com/pennant/pennant/internal/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, testenv.WithFixtureCRDs("prometheus-operator.yaml")))
+}
 
 // releaseName is Flagger's usual release name: the objects must get Flagger's names.
 const releaseName = "flagger"
@@ -86,6 +88,10 @@ func matrix(t *testing.T) []valuesCase {
 		valuesCase{name: "Flagger values file", values: flaggerValues},
 		valuesCase{name: "GitOps example HelmRelease", values: release.Spec.Values},
 		valuesCase{name: "grafana dashboards", values: map[string]any{"grafana": map[string]any{"enabled": true}}},
+		valuesCase{name: "pod and service monitors", values: map[string]any{
+			"podMonitor":     map[string]any{"enabled": true, "additionalLabels": map[string]any{"release": "kps"}},
+			"serviceMonitor": map[string]any{"enabled": true},
+		}},
 	)
 }
 
@@ -112,9 +118,9 @@ func TestRenderedObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 			t.Fatalf("%s: nothing rendered", c.name)
 		}
 		for _, o := range objs {
-			if o.GroupVersionKind().Group == "monitoring.coreos.com" || o.GroupVersionKind().Group == "policy.linkerd.io" {
-				// The prometheus-operator and Linkerd CRDs are not installed here: these objects are
-				// checked by TestOptionalObjects' rendering only.
+			if o.GroupVersionKind().Group == "policy.linkerd.io" {
+				// Linkerd's policy CRDs are not installed here: the AuthorizationPolicy is checked by
+				// TestOptionalObjects' rendering only.
 				continue
 			}
 			err := env.Client.Patch(ctx, o, client.Apply, client.DryRunAll, client.ForceOwnership, client.FieldOwner("helm"))

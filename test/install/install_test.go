@@ -38,7 +38,7 @@ import (
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(m,
 		testenv.WithModuleCRDs("istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml"),
-		testenv.WithFixtureCRDs("flux-kustomize.yaml", "flux-helm.yaml", "flux-source.yaml"),
+		testenv.WithFixtureCRDs("flux-kustomize.yaml", "flux-helm.yaml", "flux-source.yaml", "prometheus-operator.yaml"),
 	))
 }
 
@@ -81,6 +81,32 @@ func TestKustomizeOverlays(t *testing.T) {
 			want := overlays[mesh]
 			objs := decode(t, kustomize(t, filepath.Join(root, "config", mesh)))
 			checkInstall(t, objs, mesh, want)
+			dryRun(t, env, objs)
+		})
+	}
+}
+
+// TestMonitoringKustomizations: config/dashboards (ConfigMaps for Grafana's sidecar) and
+// config/alerts (a PrometheusRule) build and are accepted in the namespace they are applied to
+// (`kubectl apply -k config/dashboards -n monitoring`).
+func TestMonitoringKustomizations(t *testing.T) {
+	env := testenv.Start(t)
+	root := repoRoot(t)
+	want := map[string]string{"dashboards": "ConfigMap", "alerts": "PrometheusRule"}
+	for dir, kind := range want {
+		t.Run(dir, func(t *testing.T) {
+			objs := decode(t, kustomize(t, filepath.Join(root, "config", dir)))
+			if len(objs) == 0 {
+				t.Fatal("nothing built")
+			}
+			for _, o := range objs {
+				if o.GetKind() != kind {
+					t.Errorf("%s %s, want only %ss", o.GetKind(), o.GetName(), kind)
+				}
+				if o.GetNamespace() == "" {
+					o.SetNamespace("monitoring")
+				}
+			}
 			dryRun(t, env, objs)
 		})
 	}
