@@ -27,6 +27,7 @@ generate:
 	@# The Helm chart ships the same CRDs and ClusterRole rules (charts/pennant/templates/rbac.yaml reads them).
 	rm -f charts/pennant/crds/*.yaml && cp config/crd/bases/*.yaml charts/pennant/crds/
 	cp config/rbac/role.yaml charts/pennant/files/clusterrole.yaml
+	cp charts/pennant/files/prometheus.yml config/prometheus/prometheus.yml
 	$(GO) run ./hack/dashboards
 	rm -rf charts/pennant/files/dashboards && mkdir -p charts/pennant/files/dashboards && cp config/dashboards/*.json charts/pennant/files/dashboards/
 

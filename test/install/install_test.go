@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -144,10 +145,24 @@ func checkInstall(t *testing.T, objs []*unstructured.Unstructured, mesh string, 
 	for _, o := range objs {
 		kinds[o.GetKind()]++
 	}
-	for kind, n := range map[string]int{
+	wantKinds := map[string]int{
 		"CustomResourceDefinition": 3, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 		"Role": 1, "RoleBinding": 1, "Deployment": 1,
-	} {
+	}
+	// An overlay whose metrics server is flagger-prometheus bundles it (config/prometheus), so
+	// that the URL it passes leads somewhere.
+	bundled := want.metricsServer == "http://flagger-prometheus:9090"
+	if bundled {
+		for _, kind := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ConfigMap"} {
+			wantKinds[kind]++
+		}
+		if svc := findObject(objs, "Service", "flagger-prometheus"); svc == nil {
+			t.Error("no Service flagger-prometheus for -metrics-server=http://flagger-prometheus:9090")
+		} else if port, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports"); len(port) != 1 || fmt.Sprint(port[0].(map[string]any)["port"]) != "9090" {
+			t.Errorf("Service flagger-prometheus ports %v, want 9090", port)
+		}
+	}
+	for kind, n := range wantKinds {
 		if kinds[kind] != n {
 			t.Errorf("%d objects of kind %s, want %d", kinds[kind], kind, n)
 		}
@@ -162,7 +177,9 @@ func checkInstall(t *testing.T, objs []*unstructured.Unstructured, mesh string, 
 		}
 		switch o.GetKind() {
 		case "Deployment":
-			checkArgs(t, o, mesh, want)
+			if o.GetName() == "flagger" {
+				checkArgs(t, o, mesh, want)
+			}
 		case "ClusterRoleBinding", "RoleBinding":
 			subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
 			for _, s := range subjects {
@@ -397,4 +414,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// findObject is the object of that kind and name, nil when there is none.
+func findObject(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
 }
