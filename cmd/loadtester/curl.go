@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,11 +46,6 @@ type curlRequest struct {
 	include, location, insecure bool
 	head                        bool
 	maxTime, connectTimeout     time.Duration
-}
-
-// invokedAsCurl reports whether the binary was started under the name curl.
-func invokedAsCurl(argv0 string) bool {
-	return filepath.Base(argv0) == "curl"
 }
 
 // runCurl runs one curl command line and returns curl's exit code.

@@ -14,9 +14,10 @@ import (
 )
 
 func main() {
-	if invokedAsCurl(os.Args[0]) {
+	// The image links curl, sh and watch to the binary (see curl.go and shell.go).
+	if tool, ok := tools[invokedAs(os.Args[0])]; ok {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		code := runCurl(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		code := tool(ctx, os.Args[1:])
 		stop()
 		os.Exit(code)
 	}
@@ -38,4 +39,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// tools are the programs the binary is when started under their names.
+var tools = map[string]func(context.Context, []string) int{
+	"curl": func(ctx context.Context, args []string) int { return runCurl(ctx, args, os.Stdout, os.Stderr) },
+	"sh": func(ctx context.Context, args []string) int {
+		return runShell(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	},
+	"watch": func(ctx context.Context, args []string) int { return runWatch(ctx, args, os.Stdout, os.Stderr) },
 }

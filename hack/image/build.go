@@ -36,11 +36,12 @@ type target struct {
 var targets = []target{
 	{name: "pennant", pkg: "./cmd/pennant", repository: "pennant", title: "Pennant",
 		description: "Progressive delivery controller for Kubernetes, a drop-in replacement for Flagger"},
-	// Started as curl, the load tester is a small curl: `kubectl exec deploy/flagger-loadtester --
-	// curl ... localhost:8080/gate/open` works in an image without the curl package.
+	// Started as curl, sh or watch, the load tester is a small curl, a POSIX shell and watch:
+	// `kubectl exec deploy/flagger-loadtester -- curl ... localhost:8080/gate/open` and `kubectl exec
+	// -it ... sh` then `watch curl ...` work in an image without those packages.
 	{name: "loadtester", pkg: "./cmd/loadtester", repository: "loadtester", title: "Pennant load tester",
 		description: "Load tester for canary webhooks, a drop-in replacement for flagger-loadtester",
-		links:       []string{"/usr/bin/curl"}},
+		links:       []string{"/usr/bin/curl", "/bin/sh", "/usr/bin/watch"}},
 }
 
 const (
@@ -57,7 +58,7 @@ const (
 	binDir = "/usr/local/bin"
 	// searchPath is the image's PATH: the binary and its links (e.g. /usr/bin/curl) run by name,
 	// from `kubectl exec` and from the load tester's tasks alike.
-	searchPath = "/usr/local/bin:/usr/bin"
+	searchPath = "/usr/local/bin:/usr/bin:/bin"
 	// caBundlePath is where Go's crypto/x509 looks first on Linux, in the image and on Debian.
 	caBundlePath = "/etc/ssl/certs/ca-certificates.crt"
 )

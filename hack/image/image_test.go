@@ -157,6 +157,18 @@ func checkCurlLink(t *testing.T, root string) {
 	if out := runIn(t, root, "/usr/bin/curl", "-s", srv.URL+"/gate/open"); out != "gate /gate/open" {
 		t.Errorf("curl in the image printed %q, want the server's answer %q", out, "gate /gate/open")
 	}
+	// kubectl exec -it ... sh: the image's sh finds the image's curl by name on the image's PATH
+	// (here rooted at the unpacked layer).
+	var dirs []string
+	for _, d := range strings.Split(searchPath, ":") {
+		dirs = append(dirs, filepath.Join(root, d))
+	}
+	sh := exec.Command(filepath.Join(root, "bin", "sh"), "-c", "curl -s "+srv.URL+"/status/500")
+	sh.Args[0] = "/bin/sh"
+	sh.Env = []string{"PATH=" + strings.Join(dirs, ":")}
+	if out, err := sh.CombinedOutput(); err != nil || string(out) != "gate /status/500" {
+		t.Errorf("sh -c 'curl ...' in the image: %v, %q", err, out)
+	}
 }
 
 func onPath(env []string, dir string) bool {
