@@ -403,6 +403,15 @@ func (r *run) checkQuery(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	return r.compare(m, val)
 }
 
+// onlyNamespace is the namespace a provider that reads Kubernetes objects (keptn) is held to:
+// the canary's under -no-cross-namespace-refs, else none.
+func (r *run) onlyNamespace() string {
+	if r.a.NoCrossNamespaceRefs {
+		return r.cd.Namespace
+	}
+	return ""
+}
+
 // templateProvider reads a metric's MetricTemplate and its Secret and builds its provider.
 func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*flaggerv1.MetricTemplate, metrics.Provider, error) {
 	ref := types.NamespacedName{Namespace: r.cd.Namespace, Name: m.TemplateRef.Name}
@@ -428,7 +437,8 @@ func (r *run) templateProvider(ctx context.Context, m flaggerv1.CanaryMetric) (*
 	// Backends that query a time window (Datadog, New Relic, ...) take it from the metric's interval.
 	interval, _ := time.ParseDuration(m.GetMetricInterval())
 	p, err := r.a.factory()(t.Spec.Provider, r.templateDefaultAddress(crossNamespace, credentials), credentials,
-		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials, Kube: r.a.Kube})
+		metrics.Options{Timeout: r.a.timeout(), Interval: interval, AllowAmbientCredentials: r.a.AllowAmbientCredentials, Kube: r.a.Kube,
+			OnlyNamespace: r.onlyNamespace()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("Metric template %s.%s provider %s error: %v", ref.Name, ref.Namespace, t.Spec.Provider.Type, err)
 	}

@@ -54,6 +54,9 @@ type Options struct {
 	// creates, reads and deletes Analyses with (in production the manager's client, reading
 	// through its cache). Nil: a keptn template is an error.
 	Kube client.Client
+	// OnlyNamespace, when set (-no-cross-namespace-refs), is the only namespace a keptn query may
+	// name: the canary's. Keptn's objects of other namespaces are neither read nor created.
+	OnlyNamespace string
 
 	// ambientTestHost is a host:port that this package's tests let stand for the vendor's API
 	// (a loopback httptest server); production code never sets it.

@@ -59,13 +59,15 @@ type keptnProvider struct {
 	kube    client.Client
 	timeout time.Duration
 	poll    time.Duration
+	// only is Options.OnlyNamespace.
+	only string
 }
 
 func newKeptn(_ flaggerv1.MetricTemplateProvider, opts Options) (*keptnProvider, error) {
 	if opts.Kube == nil {
 		return nil, fmt.Errorf("%s: no Kubernetes client to read Keptn's objects with", TypeKeptn)
 	}
-	return &keptnProvider{kube: opts.Kube, timeout: opts.Timeout, poll: keptnPollInterval}, nil
+	return &keptnProvider{kube: opts.Kube, timeout: opts.Timeout, poll: keptnPollInterval, only: opts.OnlyNamespace}, nil
 }
 
 // keptnQuery is a parsed keptn query.
@@ -128,6 +130,9 @@ func (p *keptnProvider) RunQuery(ctx context.Context, query string) (float64, er
 	q, err := parseKeptnQuery(query)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", TypeKeptn, err)
+	}
+	if p.only != "" && q.namespace != p.only {
+		return 0, fmt.Errorf("%s: query %q names namespace %s: -no-cross-namespace-refs allows only the canary's, %s", TypeKeptn, query, q.namespace, p.only)
 	}
 	if q.analysis {
 		return p.runAnalysis(ctx, q)

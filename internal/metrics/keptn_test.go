@@ -274,3 +274,15 @@ func TestKeptnAnalysisTimesOut(t *testing.T) {
 	_, err = e.p.RunQuery(context.Background(), "analysis/no-such-namespace-"+e.ns+"/podinfo-slo")
 	mustContain(t, err, "keptn: creating an Analysis of AnalysisDefinition no-such-namespace-"+e.ns+"/podinfo-slo: ", "not found")
 }
+
+// Under -no-cross-namespace-refs a keptn query may name only the canary's namespace: nothing of
+// another namespace is read or created (the provider has no client here; a read would panic).
+func TestKeptnQueryHeldToTheCanarysNamespace(t *testing.T) {
+	p := &keptnProvider{only: "team-a", timeout: time.Second, poll: time.Millisecond}
+	for _, q := range []string{"keptnmetric/team-b/availability", "analysis/team-b/slo/5m"} {
+		_, err := p.RunQuery(context.Background(), q)
+		if err == nil || !strings.Contains(err.Error(), "-no-cross-namespace-refs") {
+			t.Errorf("%s: %v, want refused under -no-cross-namespace-refs", q, err)
+		}
+	}
+}
