@@ -191,7 +191,7 @@ func TestKnativeServiceWithoutRevision(t *testing.T) {
 	env := testenv.Start(t)
 	ns := env.NewNamespace(t)
 	createKnativeService(t, env.Client, ns, "")
-	a := New(env.Client, "http://"+freeLoopbackAddr(t), "knative") // nothing listens there
+	a := New(env.Client, "http://"+testenv.FreeLoopbackAddr(t), "knative") // nothing listens there
 	successRate := flaggerv1.CanaryMetric{Name: RequestSuccessRate, Interval: "10s", ThresholdRange: &flaggerv1.CanaryThresholdRange{Min: f(99)}}
 	err := a.Analyze(context.Background(), knativeCanary(ns, successRate))
 	t.Log(err)

@@ -1,22 +1,15 @@
 package analysis
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,9 +23,6 @@ import (
 	"github.com/pennant/pennant/internal/canary"
 	"github.com/pennant/pennant/internal/testenv"
 )
-
-// prometheusBinary is Debian's prometheus package (2.42), which hack/test.sh installs.
-const prometheusBinary = "/usr/bin/prometheus"
 
 // istioWorkload is the Istio telemetry of one workload in namespace test, as an Envoy sidecar
 // would export it: requests per second, the share of them answered 200 (the others 500), and
@@ -83,19 +73,10 @@ func (e *istioExporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// startPrometheus runs a real Prometheus on a free loopback port with a temporary storage
-// directory, scraping target every second, and stops it when the test ends. Under `make test`
-// (which installs Prometheus) a missing binary fails the test; a bare `go test` skips it.
+// startPrometheus runs a real Prometheus scraping target every second (testenv.StartPrometheus).
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
-	if _, err := os.Stat(prometheusBinary); err != nil {
-		if os.Getenv(testenv.EnvCluster) == "1" {
-			t.Fatalf("%s is not installed, though hack/test.sh installs it: %v", prometheusBinary, err)
-		}
-		t.Skipf("%s is not installed: run make test (installs prometheus)", prometheusBinary)
-	}
-	dir := t.TempDir()
-	config := fmt.Sprintf(`global:
+	return testenv.StartPrometheus(t, fmt.Sprintf(`global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
@@ -103,84 +84,7 @@ scrape_configs:
   - job_name: istio
     static_configs:
       - targets: [%q]
-`, target)
-	configFile := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		addr := freeLoopbackAddr(t)
-		var out syncBuffer
-		cmd := exec.Command(prometheusBinary,
-			"--config.file="+configFile,
-			"--storage.tsdb.path="+filepath.Join(dir, fmt.Sprintf("data-%d", attempt)),
-			"--web.listen-address="+addr,
-			"--log.level=warn",
-		)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", prometheusBinary, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		stop := func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		}
-		base := "http://" + addr
-		if lastErr = waitReady(base, exited, 30*time.Second); lastErr == nil {
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() {
-					t.Logf("prometheus output:\n%s", out.String())
-				}
-			})
-			return base
-		}
-		stop()
-		t.Logf("prometheus on %s did not start (%v):\n%s", addr, lastErr, out.String())
-	}
-	t.Fatalf("prometheus did not start: %v", lastErr)
-	return ""
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-func waitReady(base string, exited <-chan error, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("exited: %v", err)
-		default:
-		}
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New("not ready in time")
+`, target))
 }
 
 // promQuery runs an instant query with the plain HTTP API (independent of the code under test)
@@ -230,23 +134,6 @@ func waitForData(t *testing.T, base, query string, timeout time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRealPrometheus runs the checks through real PromQL: Debian's Prometheus scrapes Istio
@@ -412,7 +299,7 @@ func TestRealPrometheus(t *testing.T) {
 	t.Run("unreachable prometheus fails the check", func(t *testing.T) {
 		a, _ := newA()
 		cd := canaryFor("podinfo", successRate)
-		cd.Spec.MetricsServer = "http://" + freeLoopbackAddr(t) // nothing listens there
+		cd.Spec.MetricsServer = "http://" + testenv.FreeLoopbackAddr(t) // nothing listens there
 		err := a.Analyze(ctx, cd)
 		t.Log(err)
 		wantErrorContaining(t, err, "Prometheus query failed: running query failed: ", "connection refused")

@@ -16,6 +16,8 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	sdkdashboard "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pennant/pennant/internal/testenv"
 )
 
 // samples are the variable values a user picks (or a link sets) for each dashboard, one map per
@@ -215,7 +217,7 @@ func scaled(expr, window string) string {
 // value; the primary and canary panels must show each side's own traffic; every alert rule must
 // evaluate without error and its expression return the canaries it is about.
 func TestEveryPanelReturnsSeries(t *testing.T) {
-	need(t, prometheusBinary)
+	testenv.NeedBinary(t, testenv.PrometheusBinary)
 	mesh := &meshExporter{start: time.Now(), sides: releaseTelemetry()}
 	meshServer := newServer(t, mesh)
 	pennant := startPennantMetrics(t)
