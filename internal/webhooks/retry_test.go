@@ -14,6 +14,8 @@ import (
 	"time"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+
+	"github.com/pennant/pennant/internal/testenv"
 )
 
 // quickCaller retries after milliseconds instead of seconds; the classes are the production ones.
@@ -103,21 +105,9 @@ func TestRetryErrorSaysHowManyAttempts(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address on which nothing listens: connecting is refused.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 // A refused connection is retried: the webhook that comes up during the backoff answers the retry.
 func TestRefusedConnectionIsRetried(t *testing.T) {
-	addr := freePort(t)
+	addr := testenv.FreeLoopbackAddr(t)
 	c := NewCaller()
 	c.waitMin = 300 * time.Millisecond
 	var calls atomic.Int32
@@ -150,7 +140,7 @@ func TestRefusedConnectionIsRetried(t *testing.T) {
 }
 
 func TestRefusedConnectionGivesUpAfterRetries(t *testing.T) {
-	hook := flaggerv1.CanaryWebhook{URL: "http://" + freePort(t) + "/", Retries: 2}
+	hook := flaggerv1.CanaryWebhook{URL: "http://" + testenv.FreeLoopbackAddr(t) + "/", Retries: 2}
 	err := quickCaller().Call(context.Background(), testCanary(), hook, flaggerv1.CanaryPhaseProgressing, nil)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Fatalf("err = %v, want connection refused after 3 attempts", err)
