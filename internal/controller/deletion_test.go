@@ -60,16 +60,19 @@ func (f *fixture) look(name string) servingCheck {
 	return s
 }
 
-// parkTarget gives the target's pods a node selector no node has, and waits until the deployment
-// controller has seen it: a scale-up racing the template change would scale the old ReplicaSet.
+// parkTarget gives the (scaled-down) target's pods a node selector no node has, and waits until the
+// deployment controller has seen it (a scale-up racing the template change would scale the old
+// ReplicaSet) and the pods it had before the scale-down are gone: their availability would
+// otherwise still count in the status that look reads.
 func (f *fixture) parkTarget(name string) {
 	f.t.Helper()
 	d := &appsv1.Deployment{}
 	f.update(name, d, func() { d.Spec.Template.Spec.NodeSelector = noSuchNode })
 	testenvEventually(f, func() (bool, string) {
 		f.get(name, d)
-		return d.Status.ObservedGeneration >= d.Generation,
-			fmt.Sprintf("deployment generation %d observed %d", d.Generation, d.Status.ObservedGeneration)
+		return d.Status.ObservedGeneration >= d.Generation && d.Status.Replicas == 0 && d.Status.AvailableReplicas == 0,
+			fmt.Sprintf("deployment generation %d observed %d, %d replicas (%d available)",
+				d.Generation, d.Status.ObservedGeneration, d.Status.Replicas, d.Status.AvailableReplicas)
 	})
 }
 
