@@ -56,6 +56,7 @@ func Run(ctx context.Context, s Spec, m *Metrics) (Report, error) {
 			client: client, template: template, body: s.Body, quota: quota(s, workers, i),
 			interval: interval(s.RatePerWorker), stop: stop, stats: st, shard: st.shardFor(i),
 			metrics: m.forWorker(labels), aborted: func() bool { return requestCtx.Err() != nil },
+			observe: s.Observe,
 		}
 	})
 	if s.Duration > 0 {
@@ -196,6 +197,7 @@ type worker struct {
 	shard    *shard
 	metrics  *runMetrics
 	aborted  func() bool // the run's requests have been aborted
+	observe  func(Observation)
 }
 
 func (w *worker) run() {
@@ -244,6 +246,13 @@ func (w *worker) send() {
 		_ = resp.Body.Close()
 	}
 	latency := time.Since(began)
+	if w.observe != nil {
+		o := Observation{Sent: began, Latency: latency, Err: err}
+		if err == nil {
+			o.Code, o.Header = resp.StatusCode, resp.Header
+		}
+		w.observe(o)
+	}
 	if err != nil {
 		kind := classify(err, w.aborted())
 		w.stats.failure(w.shard, kind, err)

@@ -386,3 +386,44 @@ func TestRunBasicAuthFromTheURL(t *testing.T) {
 		t.Errorf("Authorization %q, want %q", got, want)
 	}
 }
+
+func TestRunObservesEveryRequest(t *testing.T) {
+	var n atomic.Int64
+	tg := newTarget(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", map[bool]string{true: "b", false: "a"}[n.Add(1)%2 == 0])
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + l.Addr().String() + "/"
+	_ = l.Close()
+
+	var mu sync.Mutex
+	backends, failures := map[string]int{}, 0
+	observe := func(o Observation) {
+		mu.Lock()
+		defer mu.Unlock()
+		if o.Err != nil {
+			failures++
+			return
+		}
+		if o.Code != 200 || o.Sent.IsZero() || o.Latency <= 0 {
+			t.Errorf("observation %+v", o)
+		}
+		backends[o.Header.Get("X-Backend")]++
+	}
+	for _, url := range []string{tg.URL + "/", closedURL} {
+		s, err := ParseHey("hey -n 20 -c 2 " + url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Observe = observe
+		if _, err := Run(t.Context(), s, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if backends["a"] != 10 || backends["b"] != 10 || failures != 20 {
+		t.Errorf("observed backends %v and %d failures, want 10 a, 10 b and 20 failures", backends, failures)
+	}
+}

@@ -87,6 +87,9 @@ type Spec struct {
 	Proxy string
 	// Canary labels the run's metrics; set by the caller from the webhook payload, not by the command.
 	Canary types.NamespacedName
+	// Observe, when set, is called (from the workers, concurrently) with every request's outcome: a
+	// library user's hook, e.g. to tell which backend served each response. Not set by a command.
+	Observe func(Observation)
 	// Notes explain flags that were accepted but have no effect; they are repeated in the Report.
 	Notes []string
 }
@@ -149,4 +152,17 @@ func proxyURL(proxy string) (*url.URL, error) {
 		return nil, fmt.Errorf("-x %q has no host", proxy)
 	}
 	return u, nil
+}
+
+// Observation is one request's outcome, given to Spec.Observe.
+type Observation struct {
+	// Sent is when the request was sent; Latency how long it took until its body was read.
+	Sent    time.Time
+	Latency time.Duration
+	// Code is the response's status code; zero when Err is set.
+	Code int
+	// Header is the response's header; nil when Err is set.
+	Header http.Header
+	// Err is why the request got no response (connection refused or reset, timeout, ...).
+	Err error
 }
