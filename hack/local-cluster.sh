@@ -140,6 +140,37 @@ write_kwok_stages() {
   mv "$BIN/kwok-stages.yaml.partial" "$BIN/kwok-stages.yaml"
 }
 
+# KWOK_GRACEFUL_DELETE=1 (make e2e, make demo): a deleted pod stays, terminating, until its grace
+# period ends, as with a kubelet, instead of going at once; its IP is not given to a new pod while the
+# process serving it (test/traffic) drains. That process's supervisor, like a kubelet, deletes the pod
+# as soon as the process has exited.
+write_graceful_stages() {
+  awk 'BEGIN { RS = "---\n" } !/name: pod-delete/ { printf "---\n%s", $0 }' "$BIN/kwok-stages.yaml" > "$STATE/kwok-stages.yaml"
+  cat >> "$STATE/kwok-stages.yaml" <<'EOF2'
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-delete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'Exists'
+  delay:
+    durationMilliseconds: 0
+    # a time: the delay lasts until then
+    durationFrom:
+      expressionFrom: '.metadata.deletionTimestamp'
+  next:
+    delete: true
+EOF2
+  echo "$STATE/kwok-stages.yaml"
+}
+
 build() {
   mkdir -p "$BIN"
   if [ ! -x "$BIN/etcd" ]; then
@@ -264,8 +295,11 @@ up() {
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
   launch kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_FILE" --leader-elect=false --secure-port=0
   # The fake node's IP is loopback so that apiserver-to-kubelet traffic stays on this machine.
-  # Pod and Service IPs are bookkeeping only: nothing listens on them.
-  launch kwok "$BIN/kwok" --kubeconfig="$KUBECONFIG_FILE" --config="$BIN/kwok-stages.yaml" \
+  # Service IPs are bookkeeping only; pod IPs (10.244.0.0/16) are served only by test/traffic's pods
+  # supervisor, inside hack/netns.sh's network namespace.
+  local stages=$BIN/kwok-stages.yaml
+  if [ "${KWOK_GRACEFUL_DELETE:-}" = 1 ]; then stages=$(write_graceful_stages); fi
+  launch kwok "$BIN/kwok" --kubeconfig="$KUBECONFIG_FILE" --config="$stages" \
     --manage-all-nodes=true --node-lease-duration-seconds=40 --node-ip=127.0.0.1 --node-port="$KWOK_PORT" \
     --server-address="127.0.0.1:$KWOK_PORT" --cidr=10.244.0.0/16
   kctl apply -f - > /dev/null <<'EOF'
