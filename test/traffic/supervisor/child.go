@@ -1,0 +1,168 @@
+package supervisor
+
+import (
+	"errors"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// child runs the process of one pod, restarting it when it exits by itself, until requestStop.
+type child struct {
+	spec ChildSpec
+	stop chan struct{} // closed by requestStop
+
+	mu       sync.Mutex
+	pid      int
+	stopping bool
+}
+
+func (c *child) requestStop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stopping {
+		c.stopping = true
+		close(c.stop)
+	}
+}
+
+func (c *child) status() Child {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Child{Pod: c.spec.Pod, Addrs: c.spec.Addrs, Version: c.spec.Version, PID: c.pid, Stopping: c.stopping}
+}
+
+func (c *child) setPID(pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pid = pid
+}
+
+// startChild starts supervising spec's process; the caller holds s.mu.
+func (s *Supervisor) startChild(spec ChildSpec) *child {
+	c := &child{spec: spec, stop: make(chan struct{})}
+	s.all[c] = struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.supervise(c)
+		s.mu.Lock()
+		delete(s.all, c)
+		s.mu.Unlock()
+	}()
+	return c
+}
+
+// supervise runs c's process like a kubelet runs a container with restartPolicy Always: an exit of
+// its own is followed by a restart after a backoff that grows while the process keeps failing soon.
+func (s *Supervisor) supervise(c *child) {
+	backoff := s.opts.RestartBackoff
+	for {
+		started := time.Now()
+		stopped := s.runOnce(c)
+		if stopped {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			backoff = s.opts.RestartBackoff
+		}
+		s.log.Printf("restart %s in %v", c.spec.Pod, backoff)
+		select {
+		case <-c.stop:
+			s.log.Printf("stop %s: pod gone while waiting to restart", c.spec.Pod)
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.opts.MaxRestartBackoff)
+	}
+}
+
+// runOnce starts the process and waits for it to exit or for a stop request; it reports whether
+// the child was stopped (as opposed to exiting or failing to start by itself).
+func (s *Supervisor) runOnce(c *child) (stopped bool) {
+	spec := c.spec
+	out, closeOut, err := s.output(spec)
+	if err != nil {
+		s.log.Printf("exit %s: no log file: %v", spec.Pod, err)
+		return false
+	}
+	defer closeOut()
+	cmd := exec.Command(s.binary, "serve", "-listen", strings.Join(spec.Addrs, ","))
+	cmd.Env = spec.Env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = childProcAttr()
+	if err := startOnSpawnerThread(cmd); err != nil {
+		s.log.Printf("exit %s: cannot start %s: %v", spec.Pod, s.binary, err)
+		return false
+	}
+	pid := cmd.Process.Pid
+	c.setPID(pid)
+	defer c.setPID(0)
+	s.log.Printf("start %s ip=%s listen=%s version=%s pid=%d", spec.Pod, spec.IP, strings.Join(spec.Addrs, ","), spec.Version, pid)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	select {
+	case err := <-exited:
+		s.log.Printf("exit %s pid=%d by itself: %s", spec.Pod, pid, exitText(err))
+		return false
+	case <-c.stop:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	how := "after SIGTERM"
+	timer := time.NewTimer(spec.Grace)
+	defer timer.Stop()
+	var err2 error
+	select {
+	case err2 = <-exited:
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		err2 = <-exited
+		how = "SIGKILLed after the grace period of " + spec.Grace.String()
+	}
+	s.log.Printf("stop %s ip=%s pid=%d %s: %s", spec.Pod, spec.IP, pid, how, exitText(err2))
+	return true
+}
+
+func exitText(err error) string {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return "exit code 0"
+	case errors.As(err, &exit):
+		return exit.ProcessState.String()
+	}
+	return err.Error()
+}
+
+// startOnSpawnerThread starts cmd from one OS thread that lives as long as the process. Pdeathsig
+// (see childProcAttr) fires when the thread that forked the child exits, not the process, and Go
+// ends a thread when a goroutine locked to it returns: forking from a goroutine that stays locked to
+// its thread forever makes "the parent died" mean the supervisor's process died.
+func startOnSpawnerThread(cmd *exec.Cmd) error {
+	spawnerOnce.Do(func() {
+		spawnRequests = make(chan spawnRequest)
+		go func() {
+			runtime.LockOSThread() // never unlocked: this thread must outlive every child
+			for req := range spawnRequests {
+				req.done <- req.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnRequests <- spawnRequest{cmd: cmd, done: done}
+	return <-done
+}
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	spawnerOnce   sync.Once
+	spawnRequests chan spawnRequest
+)
