@@ -316,8 +316,8 @@ func updateTemplate(t *testing.T, env *testenv.Env, ns, name string, change func
 	})
 }
 
-// The supervisor stops its children when its context ends, and a child that exits by itself is
-// started again.
+// A pod waits for the ConfigMap its env refers to, a child that exits by itself is started again,
+// and the supervisor stops its children when its context ends.
 func TestSupervisorRestartsAChildThatExitsAndStopsAllOnExit(t *testing.T) {
 	requireNetns(t)
 	env := testenv.Start(t)
@@ -340,13 +340,23 @@ func TestSupervisorRestartsAChildThatExitsAndStopsAllOnExit(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- sup.Run(runCtx) }()
 
-	if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "faults", Namespace: ns}, Data: map[string]string{"rate": "0"}}); err != nil {
-		t.Fatal(err)
-	}
 	d := deployment("restart", "podinfo:7.0.0", "faults")
 	d.Namespace = ns
 	d.Spec.Replicas = ptr.To[int32](1)
 	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	// Like a kubelet, the supervisor does not start a pod whose env refers to a missing ConfigMap,
+	// and starts it once the ConfigMap exists.
+	testenv.Eventually(t, 90*time.Second, 200*time.Millisecond, func() (bool, string) {
+		pods, err := servingPods(ctx, env.Client, ns, "restart")
+		return err == nil && len(pods) == 1, fmt.Sprintf("serving pods %d (%v)", len(pods), err)
+	})
+	time.Sleep(500 * time.Millisecond)
+	if children := sup.Children(); len(children) != 0 {
+		t.Fatalf("children %+v before the ConfigMap ERROR_RATE refers to exists", children)
+	}
+	if err := env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "faults", Namespace: ns}, Data: map[string]string{"rate": "0"}}); err != nil {
 		t.Fatal(err)
 	}
 	var pid int
