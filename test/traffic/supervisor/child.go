@@ -14,6 +14,10 @@ import (
 type child struct {
 	spec ChildSpec
 	stop chan struct{} // closed by requestStop
+	kill chan struct{} // closed by killNow: SIGKILL without waiting out the grace period
+	done chan struct{} // closed when the process is gone for good
+
+	killOnce sync.Once
 
 	mu       sync.Mutex
 	pid      int
@@ -29,6 +33,11 @@ func (c *child) requestStop() {
 	}
 }
 
+// killNow ends a stopping child's grace period at once: kwok hands a deleted pod's IP to a new pod
+// right away (a kubelet would not while the old pod's sandbox exists), and the old process must not
+// answer for the new pod nor keep it from binding the address.
+func (c *child) killNow() { c.killOnce.Do(func() { close(c.kill) }) }
+
 func (c *child) status() Child {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -41,17 +50,28 @@ func (c *child) setPID(pid int) {
 	c.pid = pid
 }
 
-// startChild starts supervising spec's process; the caller holds s.mu.
-func (s *Supervisor) startChild(spec ChildSpec) *child {
-	c := &child{spec: spec, stop: make(chan struct{})}
+// startChild starts supervising spec's process once every child in blockers (stopping children of
+// other pods that held the same IP) is gone; the caller holds s.mu.
+func (s *Supervisor) startChild(spec ChildSpec, blockers []*child) *child {
+	c := &child{spec: spec, stop: make(chan struct{}), kill: make(chan struct{}), done: make(chan struct{})}
 	s.all[c] = struct{}{}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(c.done)
+		defer func() {
+			s.mu.Lock()
+			delete(s.all, c)
+			s.mu.Unlock()
+		}()
+		for _, b := range blockers {
+			select {
+			case <-b.done:
+			case <-c.stop:
+				return
+			}
+		}
 		s.supervise(c)
-		s.mu.Lock()
-		delete(s.all, c)
-		s.mu.Unlock()
 	}()
 	return c
 }
@@ -122,6 +142,10 @@ func (s *Supervisor) runOnce(c *child) (stopped bool) {
 		_ = cmd.Process.Kill()
 		err2 = <-exited
 		how = "SIGKILLed after the grace period of " + spec.Grace.String()
+	case <-c.kill:
+		_ = cmd.Process.Kill()
+		err2 = <-exited
+		how = "SIGKILLed early: a new pod has its IP"
 	}
 	s.log.Printf("stop %s ip=%s pid=%d %s: %s", spec.Pod, spec.IP, pid, how, exitText(err2))
 	return true

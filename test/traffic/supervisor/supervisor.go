@@ -232,10 +232,22 @@ func (s *Supervisor) reconcile(ctx context.Context) error {
 	}
 	for uid, spec := range desired {
 		if _, ok := s.children[uid]; !ok {
-			s.children[uid] = s.startChild(spec)
+			s.children[uid] = s.startChild(spec, s.stoppingOn(spec.IP))
 		}
 	}
 	return nil
+}
+
+// stoppingOn ends the grace period of every stopping child on ip and returns them; the caller holds s.mu.
+func (s *Supervisor) stoppingOn(ip string) []*child {
+	var out []*child
+	for c := range s.all {
+		if c.spec.IP == ip && c.status().Stopping {
+			c.killNow()
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (s *Supervisor) podListed(pods []corev1.Pod, uid types.UID) bool {

@@ -58,11 +58,16 @@ type logWriter struct {
 	mu   sync.Mutex
 	t    *testing.T
 	done bool
+	// crashes counts children that exited by themselves.
+	crashes int
 }
 
 func (w *logWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if bytes.Contains(b, []byte(" by itself: ")) {
+		w.crashes++
+	}
 	if !w.done {
 		w.t.Log(string(bytes.TrimRight(b, "\n")))
 	}
@@ -301,6 +306,11 @@ func TestSupervisorRunsOneProcessPerPodThroughARelease(t *testing.T) {
 		}
 	}
 	stopSupervisor()
+	// kwok gives a deleted pod's IP to the next pod at once: its process must not fail to bind
+	// because the old pod's process still drains there.
+	if lw.crashes != 0 {
+		t.Errorf("%d children exited by themselves (e.g. address already in use), want none", lw.crashes)
+	}
 }
 
 func updateTemplate(t *testing.T, env *testenv.Env, ns, name string, change func(*corev1.Container)) {
