@@ -25,9 +25,11 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
-// `pods supervise` as a harness starts it: it serves a bare pod on its IP, writes the pod's output
-// to -log-dir, and on SIGTERM stops its child and exits 0.
-func TestSuperviseCommandServesAPodAndStopsItsChildOnSIGTERM(t *testing.T) {
+// supervisedPod builds pods, starts `pods supervise` as a harness does, creates a bare pod for it and
+// waits until the pod answers on its IP. It returns the process, a channel closed at its exit, a
+// function returning its exit error then, its stderr, the namespace and the pod's address.
+func supervisedPod(t *testing.T, logDir string) (*exec.Cmd, <-chan struct{}, func() error, *strings.Builder, string, string) {
+	t.Helper()
 	if os.Getenv("PENNANT_NETNS") == "" {
 		t.Fatal("pod IPs (10.244.0.0/16) are not local here: run through hack/netns.sh, e.g. " +
 			"go mod download && GO_TEST_PKGS=./test/traffic/... GO_TEST_FLAGS=\"-tags e2e -v\" hack/netns.sh hack/test.sh")
@@ -37,23 +39,23 @@ func TestSuperviseCommandServesAPodAndStopsItsChildOnSIGTERM(t *testing.T) {
 		t.Fatal("needs the local control plane (controllers and kwok): run through hack/test.sh")
 	}
 	ns := env.NewNamespace(t)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "pods")
+	bin := filepath.Join(t.TempDir(), "pods")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	logDir := filepath.Join(dir, "logs")
-	var stderr strings.Builder
+	stderr := &strings.Builder{}
 	cmd := exec.Command(bin, "supervise", "-kubeconfig", os.Getenv("KUBECONFIG"), "-selector", "app=cli",
 		"-namespace", ns, "-log-dir", logDir)
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		<-exited
 		t.Logf("supervisor's stderr:\n%s", stderr.String())
 	})
 
@@ -72,7 +74,6 @@ func TestSuperviseCommandServesAPodAndStopsItsChildOnSIGTERM(t *testing.T) {
 	if err := env.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	httpClient := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	var addr string
 	testenv.Eventually(t, 90*time.Second, 200*time.Millisecond, func() (bool, string) {
 		var p corev1.Pod
@@ -88,13 +89,22 @@ func TestSuperviseCommandServesAPodAndStopsItsChildOnSIGTERM(t *testing.T) {
 		return resp.Header.Get(podinfo.HeaderPodName) == "cli" && resp.Header.Get(podinfo.HeaderVersion) == "6.0.3",
 			fmt.Sprintf("GET %s: headers %v", addr, resp.Header)
 	})
+	return cmd, exited, func() error { <-exited; return waitErr }, stderr, ns, addr
+}
 
+var httpClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// `pods supervise` serves a bare pod on its IP, writes the pod's output to -log-dir, and on SIGTERM
+// stops its child and exits 0.
+func TestSuperviseCommandServesAPodAndStopsItsChildOnSIGTERM(t *testing.T) {
+	logDir := filepath.Join(t.TempDir(), "logs")
+	cmd, exited, exitErr, stderr, ns, addr := supervisedPod(t, logDir)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
+	case <-exited:
+		if err := exitErr(); err != nil {
 			t.Fatalf("supervise after SIGTERM: %v", err)
 		}
 	case <-time.After(30 * time.Second):
@@ -113,4 +123,20 @@ func TestSuperviseCommandServesAPodAndStopsItsChildOnSIGTERM(t *testing.T) {
 	if err != nil || !strings.Contains(string(logged), "serving on "+addr) {
 		t.Errorf("pod log %q (%v), want the child's output", logged, err)
 	}
+}
+
+// A SIGKILLed supervisor leaves no child behind (Pdeathsig).
+func TestSuperviseCommandKilledLeavesNoChild(t *testing.T) {
+	cmd, exited, _, _, _, addr := supervisedPod(t, t.TempDir())
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	testenv.Eventually(t, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
+		resp, err := httpClient.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil, fmt.Sprintf("%s still answers after the supervisor was SIGKILLed", addr)
+	})
 }
