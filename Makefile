@@ -57,11 +57,11 @@ cluster-down:
 test: verify-generate vet
 	hack/test.sh
 
-## e2e: the crash campaign and outage tests with the real pennant binary (hack/e2e.sh, test/crash)
+## e2e: the crash campaign and outage tests (test/crash), and releases through a real proxy under real load with the traffic measured (test/traffic); hack/e2e.sh
 e2e:
 	hack/e2e.sh
 
-## demo: a blue/green release of podinfo on a local control plane, start to finish
+## demo: releases of podinfo through Traefik under load on a local control plane: a canary, a rollback, an A/B test (hack/demo.sh)
 demo:
 	hack/demo.sh
 

@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
-# make bench: Pennant's benchmarks on a private local control plane (see hack/test.sh), numbers printed.
+# make bench: Pennant's benchmarks, numbers printed: test/bench on a private local control plane (see
+# hack/test.sh), then the traffic of a release through Traefik (test/traffic's BenchmarkReleaseTraffic,
+# inside hack/netns.sh as make e2e runs it). BENCH_SUITES="bench traffic" selects (default both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GO_TEST_PKGS=${GO_TEST_PKGS:-./test/bench/} \
-GO_TEST_FLAGS=${GO_TEST_FLAGS:-"-run ^$ -bench . -benchtime 1x -timeout 15m"} \
-  exec hack/test.sh
+rc=0
+for suite in ${BENCH_SUITES:-bench traffic}; do
+  case $suite in
+    bench)
+      GO_TEST_PKGS=${GO_TEST_PKGS:-./test/bench/} \
+      GO_TEST_FLAGS=${GO_TEST_FLAGS:-"-run ^$ -bench . -benchtime 1x -timeout 15m"} \
+        hack/test.sh || rc=$? ;;
+    traffic)
+      hack/deps.sh && hack/local-cluster.sh build && hack/traefik.sh build > /dev/null && go mod download
+      KWOK_GRACEFUL_DELETE=1 GO_TEST_PKGS=./test/traffic/ GO_TEST_FLAGS="-tags e2e -run ^$ -bench . -benchtime 1x -timeout 15m -v" \
+        hack/netns.sh hack/test.sh || rc=$? ;;
+    *) echo "unknown suite $suite" >&2; rc=2 ;;
+  esac
+done
+exit "$rc"

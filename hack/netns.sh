@@ -14,11 +14,7 @@
 set -euo pipefail
 POD_CIDR=${POD_CIDR:-10.244.0.0/16}
 if [ "${PENNANT_NETNS:-}" = "$POD_CIDR" ]; then exec "$@"; fi # already inside
-command -v ip > /dev/null || {
-  [ "$(id -u)" = 0 ] || { echo "hack/netns.sh: ip (Debian package iproute2) is missing" >&2; exit 1; }
-  DEBIAN_FRONTEND=noninteractive apt-get update -q > /dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iproute2 > /dev/null
-}
+"$(dirname "$0")/deps.sh"
 inner='ip link set lo up && ip route add local "$POD_CIDR" dev lo && exec "$@"'
 as_user=()
 [ "$(id -u)" = 0 ] || as_user=(--map-root-user)

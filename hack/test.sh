@@ -16,25 +16,9 @@ STARTED=$(date +%s)
 say() { echo "[test $(( $(date +%s) - STARTED ))s] $*" >&2; }
 
 # --- what the machine needs -------------------------------------------------------------------------
-# Debian packages for commands the tests use. Add a line here when a test needs one, e.g.
-#   need prometheus prometheus     # metric checks against a real Prometheus on 127.0.0.1
-missing_pkgs=()
-need() { command -v "$1" > /dev/null 2>&1 || missing_pkgs+=("$2"); }
-need openssl openssl   # local-cluster.sh: PKI
-need curl curl         # local-cluster.sh: health checks
-need prometheus prometheus  # internal/analysis: metric checks against a real Prometheus on 127.0.0.1
-[ -f /etc/ssl/certs/ca-certificates.crt ] || missing_pkgs+=(ca-certificates)  # hack/image: the CA bundle copied into the images
-
-if [ ${#missing_pkgs[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    say "missing Debian packages: ${missing_pkgs[*]}; install them as root (apt-get install ${missing_pkgs[*]})"
-    exit 1
-  fi
-  say "installing Debian packages: ${missing_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q > /dev/null
-  apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}" > /dev/null
-fi
+# Debian packages for commands the tests use: hack/deps.sh (add a line there when a test needs one).
+# Inside hack/netns.sh's namespace (make e2e) no mirror is reachable: the caller installed them.
+[ -n "${PENNANT_NETNS:-}" ] || hack/deps.sh
 command -v go > /dev/null || { say "go is not installed (go.mod wants $(sed -n 's/^go //p' go.mod))"; exit 1; }
 
 # --- a private control plane ------------------------------------------------------------------------

@@ -33,11 +33,15 @@ func (s *Stack) CreateNamespace(ctx context.Context, name string) error {
 }
 
 // ApplyFile applies every object of a YAML file (server-side), in namespace when it names none, and
-// returns their kinds and names ("Deployment/podinfo"); edit, when set, may change each object first.
-func (s *Stack) ApplyFile(ctx context.Context, path, namespace string, edit func(*unstructured.Unstructured)) ([]string, error) {
+// returns their kinds and names ("Deployment/podinfo"); replace rewrites the file's text first (e.g. a
+// host name), edit, when set, may change each object.
+func (s *Stack) ApplyFile(ctx context.Context, path, namespace string, replace map[string]string, edit func(*unstructured.Unstructured)) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	for old, repl := range replace {
+		data = bytes.ReplaceAll(data, []byte(old), []byte(repl))
 	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	var applied []string

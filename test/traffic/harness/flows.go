@@ -24,6 +24,9 @@ type App struct {
 type AppSpec struct {
 	Namespace string
 	Manifests []string
+	// Replace rewrites the manifests' text: apps in several namespaces need hosts of their own
+	// (Traefik routes one host to one of the routes that claim it).
+	Replace map[string]string
 	Router    Router
 	Host      string
 	Header    http.Header
@@ -43,7 +46,7 @@ func (s *Stack) DeployApp(ctx context.Context, spec AppSpec) (*App, error) {
 	}
 	began := time.Now()
 	for _, m := range append([]string{"examples/demo/podinfo.yaml"}, spec.Manifests...) {
-		if _, err := s.ApplyFile(ctx, filepath.Join(s.opts.Root, m), spec.Namespace, nil); err != nil {
+		if _, err := s.ApplyFile(ctx, filepath.Join(s.opts.Root, m), spec.Namespace, spec.Replace, nil); err != nil {
 			rel.Stop()
 			return nil, err
 		}
@@ -67,8 +70,12 @@ func (s *Stack) DeployApp(ctx context.Context, spec AppSpec) (*App, error) {
 
 // waitServed waits until a whole second of requests succeeded.
 func (a *App) waitServed(ctx context.Context, timeout time.Duration) error {
+	began := time.Now()
 	return poll(ctx, timeout, 200*time.Millisecond, "podinfo answering through Traefik", func() (bool, error) {
 		now := time.Now()
+		if now.Sub(began) < time.Second {
+			return false, nil
+		}
 		failed, total, samples := Failures(a.Traffic, now.Add(-time.Second), now)
 		if total == 0 || failed > 0 {
 			return false, fmt.Errorf("%d of %d requests failed in the last second, e.g. %+v", failed, total, samples)

@@ -83,6 +83,9 @@ func (p *Process) Stop(grace time.Duration) {
 
 // Kill sends SIGKILL to the process group and waits for the process.
 func (p *Process) Kill() {
+	if p == nil {
+		return
+	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
 }

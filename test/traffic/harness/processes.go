@@ -30,9 +30,10 @@ func (s *Stack) startTraefik(ctx context.Context) error {
 	}
 	args := []string{
 		"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false", "--log.level=INFO",
-		"--entryPoints.web.address=" + s.Web, "--entryPoints.admin.address=" + s.Admin,
-		"--ping=true", "--ping.entryPoint=admin",
-		"--metrics.prometheus=true", "--metrics.prometheus.entryPoint=admin",
+		// The entry point named traefik serves the API (Snapshot reads Traefik's view of the
+		// routes and servers), /ping and /metrics.
+		"--entryPoints.web.address=" + s.Web, "--entryPoints.traefik.address=" + s.Admin,
+		"--api.insecure=true", "--api.dashboard=false", "--ping=true", "--metrics.prometheus=true",
 		// Routes take effect within a fifth of a second of a change (Traefik's default is 2s).
 		"--providers.providersThrottleDuration=200ms",
 	}
@@ -124,9 +125,19 @@ func (s *Stack) StartPennant(ctx context.Context) error {
 			"-health-probe-bind-address=" + health,
 		}, s.opts.PennantArgs...)
 	}
-	var err error
-	s.Pennant, err = start(s.opts.Dir, "pennant", s.opts.Pennant, s.pennantArgs)
+	p, err := start(s.opts.Dir, "pennant", s.opts.Pennant, s.pennantArgs)
+	s.pennantMu.Lock()
+	s.pennant = p
+	s.pennantMu.Unlock()
 	return err
+}
+
+// KillPennant SIGKILLs the controller, as a crash or an evicted pod would (StartPennant restarts it).
+func (s *Stack) KillPennant() {
+	s.pennantMu.Lock()
+	defer s.pennantMu.Unlock()
+	s.pennant.Kill()
+	s.pennant = nil
 }
 
 // waitHTTP waits until url answers 200 while p runs.

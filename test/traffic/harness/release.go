@@ -165,8 +165,8 @@ func (s Step) Share() float64 {
 }
 
 // Steps are the canary weights the route held between from and to (rule: the route value's rule)
-// and the share of the traffic the canary pods served while each held, leaving out the first settle
-// of each (the proxy's reaction time) and requests that failed.
+// and the share of the requests answered by a pod that the canary's pods answered while each held,
+// leaving out the first settle of each (the proxy's reaction time).
 func Steps(route []Change, traffic *Traffic, target string, rule int, from, to time.Time, settle time.Duration) []Step {
 	var steps []Step
 	for i, c := range route {
@@ -181,10 +181,10 @@ func Steps(route []Change, traffic *Traffic, target string, rule int, from, to t
 		if !ok {
 			continue
 		}
-		st := Step{Weight: w, From: c.At, To: end}
-		for _, sm := range traffic.Samples(c.At.Add(settle), end) {
-			if sm.Failed() {
-				continue
+		st := Step{Weight: w, From: later(c.At, from), To: earlier(end, to)}
+		for _, sm := range traffic.Samples(c.At.Add(settle), st.To) {
+			if sm.Pod == "" || sm.Sent.Before(st.From) {
+				continue // no pod answered: the proxy failed it (counted by Failures)
 			}
 			st.Requests++
 			if IsCanaryPod(target, sm.Pod) {
@@ -194,6 +194,20 @@ func Steps(route []Change, traffic *Traffic, target string, rule int, from, to t
 		steps = append(steps, st)
 	}
 	return steps
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // FormatSteps is a table of the steps: the weight set, the share served, the requests.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -67,9 +68,11 @@ type Stack struct {
 	// PrometheusURL is the Prometheus that pennant reads.
 	PrometheusURL string
 
-	Traefik, Prometheus, Pennant *Process
-	Pods                         []*Process
-	pennantArgs                  []string
+	Traefik, Prometheus *Process
+	Pods                []*Process
+	pennantArgs         []string
+	pennantMu           sync.Mutex
+	pennant             *Process // nil while killed (KillPennant)
 	// background runs the harness' own watches until Down.
 	background context.Context
 	stopWatch  context.CancelFunc
@@ -153,7 +156,9 @@ func (s *Stack) Down() {
 	if s == nil {
 		return
 	}
-	s.Pennant.Stop(5 * time.Second)
+	s.pennantMu.Lock()
+	s.pennant.Stop(5 * time.Second)
+	s.pennantMu.Unlock()
 	s.stopWatch()
 	for _, p := range s.Pods {
 		p.Stop(10 * time.Second)
@@ -162,9 +167,11 @@ func (s *Stack) Down() {
 	s.Traefik.Stop(5 * time.Second)
 }
 
-// Alive is an error when a process of the stack has exited.
+// Alive is an error when a process of the stack has exited (but pennant after KillPennant).
 func (s *Stack) Alive() error {
-	procs := append([]*Process{s.Traefik, s.Prometheus, s.Pennant}, s.Pods...)
+	s.pennantMu.Lock()
+	procs := append([]*Process{s.Traefik, s.Prometheus, s.pennant}, s.Pods...)
+	s.pennantMu.Unlock()
 	var errs []error
 	for _, p := range procs {
 		if p != nil {

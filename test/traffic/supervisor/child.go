@@ -84,6 +84,7 @@ func (s *Supervisor) supervise(c *child) {
 		started := time.Now()
 		stopped := s.runOnce(c)
 		if stopped {
+			s.releasePod(c.spec)
 			return
 		}
 		if time.Since(started) > time.Minute {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,6 +59,7 @@ type Supervisor struct {
 	selector labels.Selector
 	log      *log.Logger
 	cache    cache.Cache
+	writer   client.Client // deletes a terminating pod once its process has exited
 
 	mu       sync.Mutex
 	children map[types.UID]*child // current children by pod uid
@@ -127,8 +129,12 @@ func New(cfg *rest.Config, opts Options) (*Supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("supervisor: %w", err)
 	}
+	writer, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
 	return &Supervisor{
-		opts: opts, binary: binary, selector: sel, cache: c,
+		opts: opts, binary: binary, selector: sel, cache: c, writer: writer,
 		log:      log.New(opts.Log, "pods: ", log.LstdFlags|log.Lmicroseconds),
 		children: map[types.UID]*child{}, all: map[*child]struct{}{}, waiting: map[types.UID]string{},
 	}, nil
@@ -382,5 +388,25 @@ func (w *linePrefixer) flush() {
 	if len(w.partial) > 0 {
 		w.log.Print(w.prefix + string(w.partial))
 		w.partial = nil
+	}
+}
+
+// releasePod deletes a terminating pod once its process has exited, as a kubelet does when its
+// containers have stopped: the pod, and its IP, go now rather than at the end of the grace period
+// (the local cluster's kwok deletes it then at the latest). A pod that is not terminating (its
+// child was replaced for another reason) is left alone.
+func (s *Supervisor) releasePod(spec ChildSpec) {
+	ns, name, _ := strings.Cut(spec.Pod, "/")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pod := &corev1.Pod{}
+	if err := s.cache.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil ||
+		pod.UID != spec.UID || pod.DeletionTimestamp == nil {
+		return
+	}
+	uid := spec.UID
+	err := s.writer.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		s.log.Printf("delete %s after its process exited: %v", spec.Pod, err)
 	}
 }
