@@ -26,12 +26,12 @@ type AppSpec struct {
 	Manifests []string
 	// Replace rewrites the manifests' text: apps in several namespaces need hosts of their own
 	// (Traefik routes one host to one of the routes that claim it).
-	Replace map[string]string
-	Router    Router
-	Host      string
-	Header    http.Header
-	Rate      int
-	Interval  time.Duration
+	Replace  map[string]string
+	Router   Router
+	Host     string
+	Header   http.Header
+	Rate     int
+	Interval time.Duration
 }
 
 // DeployApp deploys podinfo and its canary, waits for the canary to be initialized, starts the load

@@ -86,7 +86,9 @@ func run(ctx context.Context, o harness.Options) error {
 }
 
 func image(tag string) func(*appsv1.Deployment) {
-	return func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:" + tag }
+	return func(d *appsv1.Deployment) {
+		d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:" + tag
+	}
 }
 
 // releaseAndShow runs a release, printing the canary's phase and weight as they change, then what
