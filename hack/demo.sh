@@ -22,7 +22,7 @@ if [ -z "${PENNANT_NETNS:-}" ]; then
   mkdir -p bin
   go build -o bin/pennant ./cmd/pennant
   go build -o bin/pods ./test/traffic/cmd/pods
-  go build -o bin/demo ./test/traffic/cmd/demo
+  go build -o bin/pennant-demo ./test/traffic/cmd/demo
   GATEWAY_API_CRDS=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard
   export TRAEFIK GATEWAY_API_CRDS
   exec hack/netns.sh "$0" "$@"
@@ -34,8 +34,11 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   hack/local-cluster.sh down > /dev/null 2>&1 || true
-  [ $rc -eq 0 ] && rm -rf "$LOCAL_CLUSTER_DIR"
-  [ $rc -ne 0 ] && echo "demo failed (exit $rc); logs: bin/demo/ and $LOCAL_CLUSTER_DIR" >&2
+  case $rc in
+    0) rm -rf "$LOCAL_CLUSTER_DIR" ;;
+    130) rm -rf "$LOCAL_CLUSTER_DIR"; echo "demo interrupted; the control plane is stopped" >&2 ;;
+    *) echo "demo failed (exit $rc); logs: bin/demo-logs/ and $LOCAL_CLUSTER_DIR" >&2 ;;
+  esac
   exit $rc
 }
 trap cleanup EXIT
@@ -43,9 +46,9 @@ trap 'exit 130' INT TERM
 printf '\n\033[1m[demo] Starting a local Kubernetes control plane\033[0m\n'
 KUBECONFIG=$(hack/local-cluster.sh up)
 export KUBECONFIG
-rm -rf bin/demo
+rm -rf bin/demo-logs
 # In the background so that Ctrl-C reaches the trap (which stops the demo and the control plane).
-bin/demo -kubeconfig="$KUBECONFIG" -root=. -dir=bin/demo -pennant=bin/pennant -pods=bin/pods \
+bin/pennant-demo -kubeconfig="$KUBECONFIG" -root=. -dir=bin/demo-logs -pennant=bin/pennant -pods=bin/pods \
   -traefik="$TRAEFIK" -gateway-api-crds="$GATEWAY_API_CRDS" -prometheus="$(command -v prometheus)" &
 demo=$!
 trap 'kill -INT $demo 2> /dev/null; wait $demo; exit 130' INT TERM

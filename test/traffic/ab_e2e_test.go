@@ -32,7 +32,7 @@ func TestABTestingThroughTheGatewayAPI(t *testing.T) {
 	}
 	t.Cleanup(insiders.Stop)
 
-	rep := release(t, app, harness.ReleaseOptions{Title: "podinfo 6.0.1 for insiders", Edit: setImage("6.0.1")})
+	rep := release(t, app, harness.ReleaseOptions{Title: "podinfo 6.0.1 for insiders", Edit: setImage("6.0.1"), NoSplit: true})
 	if rep.Outcome != "Succeeded" {
 		t.Fatalf("the A/B release ended %s", rep.Outcome)
 	}

@@ -63,7 +63,7 @@ func release(t *testing.T, app *harness.App, o harness.ReleaseOptions) harness.R
 	rep, err := app.Run(context.Background(), o)
 	t.Logf("%s\n%s\nkubectl describe canary %s (events):\n%s", o.Title, rep, app.Name, rep.Events)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\nTraefik's view of the release: %s", err, app.View)
 	}
 	return rep
 }

@@ -22,8 +22,6 @@ func TestConfigMapReleaseSurvivesAControllerKill(t *testing.T) {
 	ctx := context.Background()
 	app := deployTraefikApp(t, "restart", "examples/demo/traefik/canary.yaml")
 
-	view := stack.TraefikView(ctx, "restart", "podinfo")
-	defer func() { view.Stop(); t.Logf("Traefik's view: %s", view) }()
 	killed := make(chan error, 1)
 	rep := release(t, app, harness.ReleaseOptions{
 		Title: "podinfo-config's new message, pennant killed at 20%",

@@ -16,6 +16,8 @@ type App struct {
 	*Release
 	Traffic *Traffic
 	Host    string
+	// View is Traefik's own view of the app's routing (TraefikView), for explaining a failure.
+	View *Timeline
 }
 
 // AppSpec says how to deploy the demo app: the manifests (relative to the repository root) after
@@ -60,7 +62,7 @@ func (s *Stack) DeployApp(ctx context.Context, spec AppSpec) (*App, error) {
 		rel.Stop()
 		return nil, err
 	}
-	app := &App{Release: rel, Traffic: tr, Host: spec.Host}
+	app := &App{Release: rel, Traffic: tr, Host: spec.Host, View: s.TraefikView(ctx, spec.Namespace, "podinfo")}
 	if err := app.waitServed(ctx, time.Minute); err != nil {
 		app.Stop()
 		return nil, err
@@ -88,6 +90,7 @@ func (a *App) waitServed(ctx context.Context, timeout time.Duration) error {
 func (a *App) Stop() {
 	a.Traffic.Stop()
 	a.Release.Stop()
+	a.View.Stop()
 }
 
 // Report is what one release did to the traffic.
@@ -118,6 +121,8 @@ type ReleaseOptions struct {
 	Edit    func(*appsv1.Deployment)
 	// Rule is the route rule whose canary weight is the traffic split (0: the first).
 	Rule int
+	// NoSplit: the release splits no traffic by weight (A/B by header): no Steps in the report.
+	NoSplit bool
 	// Timeout bounds the release.
 	Timeout time.Duration
 }
@@ -154,7 +159,9 @@ func (a *App) Run(ctx context.Context, o ReleaseOptions) (Report, error) {
 		return rep, ctx.Err()
 	}
 	end := time.Now()
-	rep.Steps = Steps(a.Route.Changes(), a.Traffic, a.Name, o.Rule, a.Triggered, outcome.At, settle)
+	if !o.NoSplit {
+		rep.Steps = Steps(a.Route.Changes(), a.Traffic, a.Name, o.Rule, a.Triggered, outcome.At, settle)
+	}
 	rep.Failed, rep.Total, rep.FailedSamples = Failures(a.Traffic, a.Triggered, end)
 	if outcome.Value == "Failed" {
 		rb, err := a.MeasureRollback(a.Traffic, o.Rule)
@@ -191,3 +198,6 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "versions serving at the end: %v\n", r.Served)
 	return b.String()
 }
+
+// Snapshot writes Traefik's view and the app's routing objects to a file (see Stack.Snapshot).
+func (a *App) Snapshot(ctx context.Context) string { return a.s.Snapshot(ctx, a.Namespace) }

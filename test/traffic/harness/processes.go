@@ -15,17 +15,9 @@ import (
 // traefik provider) and its Gateway API provider (HTTPRoute: Pennant's gatewayapi:v1 provider)
 // against the local API server. It routes to the Services' endpoints, the pods' own IPs.
 func (s *Stack) startTraefik(ctx context.Context) error {
-	token, err := s.traefikAccess(ctx)
-	if err != nil {
-		return err
-	}
 	_, portText, _ := net.SplitHostPort(s.Web)
 	port, _ := strconv.Atoi(portText)
 	if err := s.gateway(ctx, port); err != nil {
-		return err
-	}
-	ca, err := writeFile(s.opts.Dir, "apiserver-ca.crt", string(s.Config.CAData))
-	if err != nil {
 		return err
 	}
 	args := []string{
@@ -36,12 +28,12 @@ func (s *Stack) startTraefik(ctx context.Context) error {
 		"--api.insecure=true", "--api.dashboard=false", "--ping=true", "--metrics.prometheus=true",
 		// Routes take effect within a fifth of a second of a change (Traefik's default is 2s).
 		"--providers.providersThrottleDuration=200ms",
+		"--providers.kubernetesCRD=true", "--providers.kubernetesGateway=true",
 	}
-	for _, p := range []string{"kubernetesCRD", "kubernetesGateway"} {
-		args = append(args, "--providers."+p+"=true", "--providers."+p+".endpoint="+s.Config.Host,
-			"--providers."+p+".token="+token, "--providers."+p+".certAuthFilePath="+ca)
-	}
-	if s.Traefik, err = start(s.opts.Dir, "traefik", s.opts.Traefik, args); err != nil {
+	var err error
+	// Outside a cluster, Traefik's providers read the API server's address and credentials from
+	// $KUBECONFIG (the local control plane's admin).
+	if s.Traefik, err = start(s.opts.Dir, "traefik", s.opts.Traefik, args, "KUBECONFIG="+s.opts.Kubeconfig); err != nil {
 		return err
 	}
 	return s.waitHTTP(ctx, s.Traefik, "http://"+s.Admin+"/ping")

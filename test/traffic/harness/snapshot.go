@@ -22,6 +22,9 @@ import (
 // path: Traefik's own view of its routers and services (its API), and the namespace's canary,
 // TraefikServices, HTTPRoutes and EndpointSlices.
 func (s *Stack) Snapshot(ctx context.Context, namespace string) string {
+	// Bounded: it explains a failure, which may be an API server that no longer answers.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	var b strings.Builder
 	for _, path := range []string{"/api/http/routers", "/api/http/services"} {
 		fmt.Fprintf(&b, "=== Traefik %s\n%s\n", path, s.traefikAPI(path))
@@ -47,8 +50,10 @@ func dump(b *strings.Builder, what string, obj any, err error) {
 	fmt.Fprintf(b, "=== %s (%v)\n%s\n", what, err, out)
 }
 
+var apiClient = &http.Client{Timeout: 5 * time.Second}
+
 func (s *Stack) traefikAPI(path string) string {
-	resp, err := http.Get("http://" + s.Admin + path)
+	resp, err := apiClient.Get("http://" + s.Admin + path)
 	if err != nil {
 		return err.Error()
 	}
@@ -58,7 +63,8 @@ func (s *Stack) traefikAPI(path string) string {
 }
 
 // TraefikView records Traefik's own view of a namespace's canary routing, read from its API every
-// 200ms: the weights of the TraefikService <namespace>-<name> and the servers of each child.
+// 200ms: the weights of its weighted services (the TraefikService <namespace>-<name>, an HTTPRoute's
+// rules) and the servers of each Kubernetes service.
 func (s *Stack) TraefikView(ctx context.Context, namespace, name string) *Timeline {
 	ctx, cancel := context.WithCancel(ctx)
 	tl := &Timeline{cancel: cancel, done: make(chan struct{})}
@@ -96,7 +102,7 @@ func (s *Stack) traefikView(namespace, name string) string {
 	}
 	var parts []string
 	for _, svc := range services {
-		if !strings.HasPrefix(svc.Name, namespace+"-"+name) {
+		if !strings.Contains(svc.Name, namespace+"-"+name) {
 			continue
 		}
 		switch {

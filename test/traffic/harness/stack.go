@@ -12,13 +12,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -94,6 +90,11 @@ func Up(ctx context.Context, o Options) (s *Stack, err error) {
 			s = nil
 		}
 	}()
+	// Absolute: Prometheus reads the file_sd path of its configuration relative to that file.
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return nil, err
+	}
+	s.opts.Dir = o.Dir
 	if err = os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -181,43 +182,12 @@ func (s *Stack) Alive() error {
 	return errors.Join(errs...)
 }
 
-// traefikAccess gives Traefik a ServiceAccount allowed to read everything (Traefik authenticates to
-// an API server outside a cluster with a bearer token only) and returns a token for it.
-func (s *Stack) traefikAccess(ctx context.Context) (string, error) {
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "traefik"}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "traefik", Namespace: "traefik"}},
-		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "traefik"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "traefik", Namespace: "traefik"}},
-		},
-	} {
-		if err := s.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return "", err
-		}
-	}
-	cs, err := kubernetes.NewForConfig(s.Config)
-	if err != nil {
-		return "", err
-	}
-	var tr *authenticationv1.TokenRequest
-	// The ServiceAccount admission may not have seen the new account yet.
-	err = poll(ctx, 30*time.Second, 200*time.Millisecond, "a token for Traefik", func() (bool, error) {
-		tr, err = cs.CoreV1().ServiceAccounts("traefik").CreateToken(ctx, "traefik", &authenticationv1.TokenRequest{
-			Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)},
-		}, metav1.CreateOptions{})
-		return err == nil, err
-	})
-	if err != nil {
-		return "", err
-	}
-	return tr.Status.Token, nil
-}
-
 // gateway is the Gateway of the Gateway API flows: class traefik, one HTTP listener on the web entry
 // point's port, routes from every namespace.
 func (s *Stack) gateway(ctx context.Context, port int) error {
+	if err := s.CreateNamespace(ctx, "traefik"); err != nil {
+		return err
+	}
 	objs := []client.Object{
 		&gatewayv1.GatewayClass{
 			ObjectMeta: metav1.ObjectMeta{Name: "traefik"},

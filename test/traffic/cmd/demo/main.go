@@ -24,20 +24,26 @@ import (
 
 func main() {
 	var o harness.Options
-	flag.StringVar(&o.Dir, "dir", "bin/demo", "directory for the logs of Traefik, the pods, Prometheus and pennant")
-	flag.StringVar(&o.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "the local control plane's kubeconfig")
-	flag.StringVar(&o.Root, "root", ".", "the repository's root")
-	flag.StringVar(&o.GatewayAPICRDs, "gateway-api-crds", "", "the Gateway API's standard CRD directory")
-	flag.StringVar(&o.Pennant, "pennant", "bin/pennant", "the pennant binary")
-	flag.StringVar(&o.Pods, "pods", "bin/pods", "the pods binary (test/traffic/cmd/pods)")
-	flag.StringVar(&o.Traefik, "traefik", "", "the Traefik binary (hack/traefik.sh build)")
-	flag.StringVar(&o.Prometheus, "prometheus", "prometheus", "the Prometheus binary")
-	flag.Parse()
+	// A flag set of its own: controller-runtime registers -kubeconfig on the default one.
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	fs.StringVar(&o.Dir, "dir", "bin/demo-logs", "directory for the logs of Traefik, the pods, Prometheus and pennant")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "the local control plane's kubeconfig")
+	fs.StringVar(&o.Root, "root", ".", "the repository's root")
+	fs.StringVar(&o.GatewayAPICRDs, "gateway-api-crds", "", "the Gateway API's standard CRD directory")
+	fs.StringVar(&o.Pennant, "pennant", "bin/pennant", "the pennant binary")
+	fs.StringVar(&o.Pods, "pods", "bin/pods", "the pods binary (test/traffic/cmd/pods)")
+	fs.StringVar(&o.Traefik, "traefik", "", "the Traefik binary (hack/traefik.sh build)")
+	fs.StringVar(&o.Prometheus, "prometheus", "prometheus", "the Prometheus binary")
+	_ = fs.Parse(os.Args[1:])
 	o.Logf = func(format string, args ...any) { say(format, args...) }
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "\ninterrupted: everything the demo started is stopped")
+			os.Exit(130)
+		}
 		fmt.Fprintf(os.Stderr, "\ndemo failed: %v\nlogs: %s\n", err, o.Dir)
 		os.Exit(1)
 	}
@@ -99,8 +105,12 @@ func releaseAndShow(ctx context.Context, app *harness.App, o harness.ReleaseOpti
 	rep, err := app.Run(ctx, o)
 	close(watching)
 	<-done
+	if err != nil && ctx.Err() != nil {
+		return err // interrupted
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w\nTraefik's view of the release: %s\nTraefik's view and the routing objects now: %s",
+			err, strings.ReplaceAll(app.View.String(), " → ", "\n  → "), app.Snapshot(context.WithoutCancel(ctx)))
 	}
 	fmt.Printf("\nkubectl -n %s describe canary podinfo (events):\n%s\n%s", app.Namespace, rep.Events, rep)
 	return nil
@@ -142,14 +152,14 @@ func abRelease(ctx context.Context, stack *harness.Stack) error {
 	}
 	defer insiders.Stop()
 	say("100 requests per second to http://ab.example.com, and 50 more with the header x-canary: insider; releasing 6.0.1")
-	if err := releaseAndShow(ctx, app, harness.ReleaseOptions{Title: "podinfo 6.0.1 for insiders", Edit: image("6.0.1")}); err != nil {
+	if err := releaseAndShow(ctx, app, harness.ReleaseOptions{Title: "podinfo 6.0.1 for insiders", Edit: image("6.0.1"), NoSplit: true}); err != nil {
 		return err
 	}
 	end := time.Now()
 	header := harness.Steps(app.Route.Changes(), insiders, app.Name, 0, app.Triggered, end, time.Second)
 	others := harness.Steps(app.Route.Changes(), app.Traffic, app.Name, 0, app.Triggered, end, time.Second)
-	fmt.Printf("requests with x-canary: insider (the weight is the header rule's):\n%s", harness.FormatSteps(header))
-	fmt.Printf("requests without it:\n%s", strings.ReplaceAll(harness.FormatSteps(others), "weight set", "header rule"))
+	fmt.Printf("requests with x-canary: insider, by the canary weight of the header's rule:\n%s", harness.FormatSteps(header))
+	fmt.Printf("requests without it, by the same:\n%s", harness.FormatSteps(others))
 	say("Done: everything the demo started is stopped")
 	return nil
 }
