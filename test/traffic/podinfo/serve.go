@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -19,6 +20,29 @@ func Listen(addrs []string) ([]net.Listener, error) {
 				_ = open.Close()
 			}
 			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// ListenFDsEnv names the environment variable by which a supervisor hands a process its listening
+// sockets, already bound, as file descriptors 3, 4, ... in the order of its addresses (systemd's
+// socket activation convention).
+const ListenFDsEnv = "LISTEN_FDS"
+
+// Inherited returns the n listening sockets a supervisor passed as file descriptors 3 to 3+n-1.
+func Inherited(n int) ([]net.Listener, error) {
+	var ls []net.Listener
+	for i := range n {
+		f := os.NewFile(uintptr(3+i), fmt.Sprintf("listener-%d", i))
+		l, err := net.FileListener(f)
+		_ = f.Close() // FileListener holds its own duplicate
+		if err != nil {
+			for _, open := range ls {
+				_ = open.Close()
+			}
+			return nil, fmt.Errorf("inherited listener %d: %w", i, err)
 		}
 		ls = append(ls, l)
 	}

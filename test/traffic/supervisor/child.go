@@ -2,12 +2,18 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pennant/pennant/test/traffic/podinfo"
 )
 
 // child runs the process of one pod, restarting it when it exits by itself, until requestStop.
@@ -111,11 +117,24 @@ func (s *Supervisor) runOnce(c *child) (stopped bool) {
 		return false
 	}
 	defer closeOut()
+	// The supervisor binds the pod's ports itself and hands them to the process: from the moment
+	// the pod is Ready (kwok makes it so at once, without a readiness probe) a connection waits in
+	// the backlog until the process accepts it, instead of being refused while it starts.
+	listeners, err := bindFiles(spec.Addrs)
+	if err != nil {
+		s.log.Printf("exit %s: cannot listen: %v", spec.Pod, err)
+		return false
+	}
 	cmd := exec.Command(s.binary, "serve", "-listen", strings.Join(spec.Addrs, ","))
-	cmd.Env = spec.Env
+	cmd.Env = append(slices.Clip(spec.Env), fmt.Sprintf("%s=%d", podinfo.ListenFDsEnv, len(listeners)))
+	cmd.ExtraFiles = listeners
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = childProcAttr()
-	if err := startOnSpawnerThread(cmd); err != nil {
+	err = startOnSpawnerThread(cmd)
+	for _, f := range listeners {
+		_ = f.Close() // the process has its own copies
+	}
+	if err != nil {
 		s.log.Printf("exit %s: cannot start %s: %v", spec.Pod, s.binary, err)
 		return false
 	}
@@ -191,3 +210,28 @@ var (
 	spawnerOnce   sync.Once
 	spawnRequests chan spawnRequest
 )
+
+// bindFiles listens on every address and returns the sockets as files to hand to a process.
+func bindFiles(addrs []string) ([]*os.File, error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}
+	for _, addr := range addrs {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		f, err := l.(*net.TCPListener).File()
+		_ = l.Close() // File returned a duplicate
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}

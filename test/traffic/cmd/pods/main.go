@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -85,7 +86,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return usageError{fmt.Errorf("invalid environment: %w", err)}
 	}
-	listeners, err := podinfo.Listen(addrs)
+	var listeners []net.Listener
+	if getenv(podinfo.ListenFDsEnv) != "" {
+		listeners, err = podinfo.Inherited(len(addrs)) // bound by the supervisor
+	} else {
+		listeners, err = podinfo.Listen(addrs)
+	}
 	if err != nil {
 		return err
 	}
