@@ -221,4 +221,3 @@ func webhookVerdict(t flaggerv1.HookType, ev *corev1.Event) string {
 	}
 	return "passed"
 }
-
