@@ -224,3 +224,16 @@ func ignoreEnd(err error) error {
 	}
 	return err
 }
+
+// Names lists the canaries of the namespace, for shell completion.
+func (e *Env) Names(ctx context.Context) ([]string, error) {
+	items, err := e.list(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(items))
+	for i := range items {
+		names[i] = items[i].Name
+	}
+	return names, nil
+}
