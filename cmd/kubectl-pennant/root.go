@@ -130,7 +130,7 @@ func newStatusCommand(flags *genericclioptions.ConfigFlags, streams genericioopt
 		Long: `Show the release of a canary: each step with its weight (or iteration) and when it was
 reached, every metric with its threshold and the last value reported past it, each webhook's last
 result (gates: open or closed), and the canary's events.`,
-		Example: `  kubectl pennant status podinfo -n test`,
+		Example:           `  kubectl pennant status podinfo -n test`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: canaryNames(flags, streams),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -184,7 +184,7 @@ func newExplainCommand(flags *genericclioptions.ConfigFlags, streams genericioop
 		Long: `Explain a canary's state: which gate is closed and what opens it, which metric failed with
 its value, threshold and query, which Deployment is not ready and why, how long until the progress
 deadline rolls the release back, and what a stalled or invalid spec lacks.`,
-		Example: `  kubectl pennant explain podinfo -n test`,
+		Example:           `  kubectl pennant explain podinfo -n test`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: canaryNames(flags, streams),
 		RunE: func(cmd *cobra.Command, args []string) error {
