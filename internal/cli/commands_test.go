@@ -46,7 +46,7 @@ func TestGetAndStatusOfAFinishedRelease(t *testing.T) {
 	out := f.waitFor(func() error { return f.env.Status(ctx, "podinfo") },
 		func(out string) bool { return strings.Contains(out, "Promotion completed!") })
 	// A readiness wait is reported only when kwok is slower than the controller.
-	golden(t, "status.golden", dropLines(f.normalise(out), regexp.MustCompile(`Warning\s+.*not ready`)))
+	golden(t, "status.golden", dropLines(f.normalise(out), regexp.MustCompile(`Warning\s+(.*not ready|Waiting for )`)))
 
 	f.out.Reset()
 	if err := f.env.Get(ctx, "podinfo", GetOptions{Output: "json"}); err != nil {
@@ -237,7 +237,8 @@ func TestExplain(t *testing.T) {
 		`The metric "error-rate" failed AGE ago: 12.00 > 5, threshold ≤ 5.`,
 		`Query: sum(rate(http_requests_total{status=~"5.."}[1m])) (MetricTemplate `+f.ns+`/error-rate, provider prometheus)`)
 	explainOf("unready",
-		"Deployment unready is not ready: 0 of 1 replicas updated",
+		"Deployment unready is not ready: 0 of 1 replicas ready",
+		"is not scheduled (Unschedulable)",
 		"The progress deadline (60s after the last change) rolls the release back in")
 	explainOf("invalid",
 		"It is stalled (InvalidSpec): analysis.stepWeights must be positive and increasing, got [20 10]",

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -19,6 +20,8 @@ type facts struct {
 	events []corev1.Event
 	// target and primary are the Deployments (nil for other kinds or when missing).
 	target, primary *appsv1.Deployment
+	// pods maps a Deployment's name to why one of its pods is not ready ("" when all are).
+	pods map[string]string
 	// queries maps a metric's name to its query (inline, or its MetricTemplate's).
 	queries map[string]string
 	now     time.Time
@@ -40,6 +43,12 @@ func (e *Env) Explain(ctx context.Context, name string) error {
 	if cd.Spec.TargetRef.Kind == "Deployment" {
 		f.target = e.deployment(ctx, cd.Namespace, cd.Spec.TargetRef.Name)
 		f.primary = e.deployment(ctx, cd.Namespace, cd.Spec.TargetRef.Name+"-primary")
+		f.pods = map[string]string{}
+		for _, d := range []*appsv1.Deployment{f.target, f.primary} {
+			if d != nil && deploymentNotReady(d) != "" {
+				f.pods[d.Name] = e.unreadyPod(ctx, d)
+			}
+		}
 	}
 	for _, line := range explain(f) {
 		if _, err := fmt.Fprintln(e.Out, line); err != nil {
@@ -85,9 +94,10 @@ func explain(f facts) []string {
 	out := []string{summary(f)}
 	add := func(format string, args ...any) { out = append(out, "- "+fmt.Sprintf(format, args...)) }
 
-	if stalled := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.StalledCondition); stalled != nil && stalled.Status == "True" {
+	if stalled := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.StalledCondition); stalled != nil &&
+		stalled.Status == "True" && st.Phase != flaggerv1.CanaryPhaseFailed {
 		add("It is stalled (%s): %s", stalled.Reason, oneLine(stalled.Message))
-		add("Nothing happens until the spec or the target changes. %s", stalledRemedy(stalled.Reason))
+		add("%s", strings.TrimSpace("Nothing happens until the spec or the target changes. "+stalledRemedy(stalled.Reason)))
 	}
 	if cd.Spec.Suspend {
 		add("spec.suspend is true: the controller does nothing with it until it is set to false.")
@@ -213,6 +223,9 @@ func explainWorkloads(f facts, add func(string, ...any)) {
 		if why := deploymentNotReady(d); why != "" {
 			notReady = true
 			add("Deployment %s is not ready: %s", d.Name, why)
+			if pod := f.pods[d.Name]; pod != "" {
+				add("Its pod %s", pod)
+			}
 		}
 	}
 	if ev := lastEvent(releaseEvents(f.events), func(msg string) bool { return strings.Contains(msg, "not ready") }); ev != nil && !notReady &&
@@ -244,7 +257,7 @@ func deploymentNotReady(d *appsv1.Deployment) string {
 		why = append(why, "its controller has not seen the latest spec yet")
 	}
 	if want > 0 && (st.UpdatedReplicas < want || st.AvailableReplicas < want || st.ReadyReplicas < want) {
-		why = append(why, fmt.Sprintf("%d of %d replicas updated, %d ready, %d available", st.UpdatedReplicas, want, st.ReadyReplicas, st.AvailableReplicas))
+		why = append(why, fmt.Sprintf("%d of %d replicas ready (%d updated, %d available)", st.ReadyReplicas, want, st.UpdatedReplicas, st.AvailableReplicas))
 	}
 	for _, c := range st.Conditions {
 		bad := (c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse) ||
@@ -254,6 +267,52 @@ func deploymentNotReady(d *appsv1.Deployment) string {
 		}
 	}
 	return strings.Join(why, "; ")
+}
+
+// unreadyPod says why the first pod of d that is not ready is not: unscheduled, a container waiting
+// or terminated, or a failing readiness probe ("" when all are ready or cannot be read).
+func (e *Env) unreadyPod(ctx context.Context, d *appsv1.Deployment) string {
+	if d.Spec.Selector == nil {
+		return ""
+	}
+	var pods corev1.PodList
+	if err := e.Client.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
+		return ""
+	}
+	for _, p := range pods.Items {
+		if why := podNotReady(&p); why != "" {
+			return p.Name + " " + why
+		}
+	}
+	return ""
+}
+
+// podNotReady says why a pod is not ready, or "" when it is.
+func podNotReady(p *corev1.Pod) string {
+	if p.DeletionTimestamp != nil {
+		return ""
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return fmt.Sprintf("is not scheduled (%s): %s", c.Reason, oneLine(c.Message))
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		switch {
+		case cs.State.Waiting != nil:
+			return fmt.Sprintf("has container %s waiting (%s): %s", cs.Name, cs.State.Waiting.Reason, oneLine(cs.State.Waiting.Message))
+		case cs.State.Terminated != nil:
+			return fmt.Sprintf("has container %s terminated (%s, exit code %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode)
+		case !cs.Ready:
+			return fmt.Sprintf("has container %s running but not ready (readiness probe)", cs.Name)
+		}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
+			return fmt.Sprintf("is not ready (%s)", cmp.Or(c.Reason, string(p.Status.Phase)))
+		}
+	}
+	return ""
 }
 
 // ageOf is how long ago the event happened.

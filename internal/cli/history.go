@@ -13,10 +13,11 @@ import (
 // The controller's event texts (internal/canary, internal/analysis; Flagger's wording) that the
 // commands read a release's history from.
 var (
-	newRevisionEvent = regexp.MustCompile(`^New revision detected! `)
-	advanceWeight    = regexp.MustCompile(`^Advance \S+ canary weight (\d+)$`)
-	advanceIteration = regexp.MustCompile(`^Advance \S+ canary iteration (\d+)/(\d+)$`)
-	promotionStarted = regexp.MustCompile(`^Copying \S+ template spec to `)
+	newRevisionEvent   = regexp.MustCompile(`^New revision detected! `)
+	advanceWeight      = regexp.MustCompile(`^Advance \S+ canary weight (\d+)$`)
+	advanceIteration   = regexp.MustCompile(`^Advance \S+ canary iteration (\d+)/(\d+)$`)
+	promotionStarted   = regexp.MustCompile(`^Copying \S+ template spec to `)
+	promotionCompleted = regexp.MustCompile(`^Promotion completed! `)
 	// A metric past its threshold: "Halt podinfo.test advancement error-rate 12.00 > 5".
 	metricHalt = regexp.MustCompile(`^Halt \S+ advancement (.+) (-?[0-9.]+%?|[0-9.]+[a-zµ]*s) ([<>]) (\S+)$`)
 	// A metric without data: "Halt advancement no values found for custom metric: error-rate: …".

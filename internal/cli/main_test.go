@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -31,7 +30,8 @@ import (
 	"github.com/pennant/pennant/internal/workload"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+// updateGolden (UPDATE_GOLDEN=1) rewrites the golden files in testdata/ instead of comparing.
+var updateGolden = os.Getenv("UPDATE_GOLDEN") == "1"
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
@@ -159,7 +159,7 @@ func (f *fixture) normalise(s string) string { return strings.ReplaceAll(s, f.ns
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
+	if updateGolden {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func golden(t *testing.T, name, got string) {
 		t.Fatal(err)
 	}
 	if got != string(want) {
-		t.Errorf("%s differs (go test -run %s -update rewrites it):\n--- got\n%s\n--- want\n%s", path, t.Name(), got, want)
+		t.Errorf("%s differs (UPDATE_GOLDEN=1 with -run %s rewrites it):\n--- got\n%s\n--- want\n%s", path, t.Name(), got, want)
 	}
 }
 

@@ -62,7 +62,7 @@ func (e *Env) writeStatus(w io.Writer, cd *flaggerv1.Canary, evs []corev1.Event)
 func phaseText(cd *flaggerv1.Canary) string {
 	ph := string(cd.Status.Phase)
 	if ph == "" {
-		ph = "not reconciled yet"
+		ph = "without a phase"
 	}
 	if cd.Spec.Suspend {
 		ph += " (suspended)"
@@ -100,8 +100,6 @@ func (e *Env) writeSteps(w io.Writer, cd *flaggerv1.Canary, p plan, rel []corev1
 	fmt.Fprintln(w, "Steps")
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	reached := stepEvents(p, rel)
-	finished := cd.Status.Phase == flaggerv1.CanaryPhaseSucceeded || cd.Status.Phase == flaggerv1.CanaryPhasePromoting ||
-		cd.Status.Phase == flaggerv1.CanaryPhaseFinalising
 	current := 0
 	if analysing(cd.Status.Phase) {
 		current = p.step(cd.Status)
@@ -127,9 +125,9 @@ func (e *Env) writeSteps(w io.Writer, cd *flaggerv1.Canary, p plan, rel []corev1
 	mark, when := "·", ""
 	if ev := lastEvent(rel, promotionStarted.MatchString); ev != nil {
 		mark, when = "▶", "started "+e.Age(eventTime(*ev))+" ago"
-		if finished && cd.Status.Phase == flaggerv1.CanaryPhaseSucceeded {
-			mark = "✓"
-		}
+	}
+	if ev := lastEvent(rel, promotionCompleted.MatchString); ev != nil && cd.Status.Phase == flaggerv1.CanaryPhaseSucceeded {
+		mark, when = "✓", "completed "+e.Age(eventTime(*ev))+" ago"
 	}
 	if cd.Status.Phase == flaggerv1.CanaryPhaseFailed {
 		mark, when = "✗", "rolled back"
