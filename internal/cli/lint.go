@@ -113,7 +113,11 @@ func (l *Linter) LintFiles(ctx context.Context, paths []string, stdin io.Reader,
 		if err != nil {
 			return err
 		}
-		n, ps := l.Lint(ctx, p, data)
+		name := p
+		if p == "-" {
+			name = "<stdin>"
+		}
+		n, ps := l.Lint(ctx, name, data)
 		canaries += n
 		problems = append(problems, ps...)
 	}

@@ -223,3 +223,12 @@ func dropLines(s string, re *regexp.Regexp) string {
 	}
 	return strings.Join(keep, "")
 }
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
