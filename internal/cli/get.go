@@ -161,7 +161,7 @@ func (e *Env) watchTable(ctx context.Context, name string, redraw bool) error {
 		_ = e.writeTable(e.Out, items)
 	}
 	if !redraw {
-		fmt.Fprintln(e.Out, strings.Join(e.columns(), "\t"))
+		fmt.Fprintln(e.Out, padded(e.columns(), e.columns()))
 	}
 	seen := func(cd *flaggerv1.Canary, deleted bool) bool {
 		key := cd.Key()
@@ -178,7 +178,7 @@ func (e *Env) watchTable(ctx context.Context, name string, redraw bool) error {
 				stable := strings.Join(r[:len(r)-1], "\t")
 				if lastLine[key] != stable {
 					lastLine[key] = stable
-					fmt.Fprintln(e.Out, strings.Join(r, "\t"))
+					fmt.Fprintln(e.Out, padded(e.columns(), r))
 				}
 			}
 		}
@@ -236,4 +236,22 @@ func (e *Env) Names(ctx context.Context) ([]string, error) {
 		names[i] = items[i].Name
 	}
 	return names, nil
+}
+
+// pipeWidths are the columns' widths in a piped watch, which cannot align on rows to come.
+var pipeWidths = map[string]int{"NAMESPACE": 16, "NAME": 20, "PHASE": 12, "WEIGHT": 6, "STEP": 5,
+	"NEXT STEP": 9, "FAILED CHECKS": 13, "REVISION": 8}
+
+// padded lays a row out in the columns' fixed widths, three spaces apart.
+func padded(columns, cells []string) string {
+	var b strings.Builder
+	for i, c := range cells {
+		if i == len(cells)-1 {
+			b.WriteString(c)
+			break
+		}
+		w := max(pipeWidths[columns[i]], len([]rune(c)))
+		b.WriteString(c + strings.Repeat(" ", w-len([]rune(c))+3))
+	}
+	return b.String()
 }

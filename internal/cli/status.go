@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -47,7 +49,7 @@ func (e *Env) writeStatus(w io.Writer, cd *flaggerv1.Canary, evs []corev1.Event)
 		fmt.Fprintln(w, "  none")
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w)
 	for _, ev := range evs {
 		msg := oneLine(ev.Message)
 		if ev.Count > 1 {
@@ -75,7 +77,7 @@ func phaseText(cd *flaggerv1.Canary) string {
 
 // planText describes the analysis in a line.
 func planText(cd *flaggerv1.Canary, p plan) string {
-	every := fmt.Sprintf("every %s, rollback after %d failed checks", p.interval, p.threshold)
+	every := fmt.Sprintf("every %s, rollback after %d failed checks", shortDuration(p.interval), p.threshold)
 	switch {
 	case cd.Spec.SkipAnalysis:
 		return "skipped (skipAnalysis)"
@@ -98,7 +100,7 @@ func (e *Env) writeSteps(w io.Writer, cd *flaggerv1.Canary, p plan, rel []corev1
 		return
 	}
 	fmt.Fprintln(w, "Steps")
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w)
 	reached := stepEvents(p, rel)
 	current := 0
 	if analysing(cd.Status.Phase) {
@@ -166,11 +168,11 @@ func (e *Env) writeMetrics(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Event
 		return
 	}
 	fmt.Fprintln(w, "Metrics")
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w)
 	for _, m := range a.Metrics {
 		result := "no failure reported in this release"
 		if ev := metricFailure(rel, m); ev != nil {
-			result = fmt.Sprintf("%s %s ago: %s", strings.ToLower(ev.Type), e.Age(eventTime(*ev)), metricValueText(ev.Message))
+			result = fmt.Sprintf("failed %s ago: %s", e.Age(eventTime(*ev)), metricValueText(ev.Message))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Name, thresholdText(m), result)
 	}
@@ -193,10 +195,14 @@ func (e *Env) writeWebhooks(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Even
 		return
 	}
 	fmt.Fprintln(w, "Webhooks")
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	tw := newTable(w)
 	for _, wh := range a.Webhooks {
 		t := hookType(wh)
-		result := "no result reported in this release"
+		// Rollout webhooks and metrics are reported when they fail only.
+		result := "no failure reported in this release"
+		if isGate(t) {
+			result = "not asked yet in this release"
+		}
 		if ev := webhookResult(rel, wh); ev != nil {
 			result = fmt.Sprintf("%s %s ago: %s", webhookVerdict(t, ev), e.Age(eventTime(*ev)), oneLine(ev.Message))
 		}
@@ -218,4 +224,47 @@ func webhookVerdict(t flaggerv1.HookType, ev *corev1.Event) string {
 		return "failed"
 	}
 	return "passed"
+}
+
+// newTable aligns columns separated by tabs; its lines end without padding.
+func newTable(w io.Writer) *table {
+	t := &table{out: w}
+	t.tw = tabwriter.NewWriter(&t.buf, 0, 8, 2, ' ', 0)
+	return t
+}
+
+// table is a tabwriter that drops the spaces it leaves after an empty last cell.
+type table struct {
+	tw  *tabwriter.Writer
+	buf bytes.Buffer
+	out io.Writer
+}
+
+func (t *table) Write(p []byte) (int, error) { return t.tw.Write(p) }
+
+func (t *table) Flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(t.buf.String(), "\n")
+	for i, l := range lines {
+		if strings.HasSuffix(l, "\n") {
+			lines[i] = strings.TrimRight(strings.TrimSuffix(l, "\n"), " ") + "\n"
+		}
+	}
+	t.buf.Reset()
+	_, err := io.WriteString(t.out, strings.Join(lines, ""))
+	return err
+}
+
+// shortDuration writes 1m rather than 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
