@@ -95,6 +95,10 @@ func (e *Env) events(ctx context.Context, cd *flaggerv1.Canary) ([]corev1.Event,
 		return nil, fmt.Errorf("listing the events of canary %s: %w", cd.Key(), err)
 	}
 	evs := list.Items
+	for i := range evs {
+		// client-go's recorder folds the 11th similar event in 10 minutes into one with this prefix.
+		evs[i].Message = strings.TrimPrefix(evs[i].Message, "(combined from similar events): ")
+	}
 	sort.SliceStable(evs, func(i, j int) bool {
 		ti, tj := eventTime(evs[i]), eventTime(evs[j])
 		if !ti.Equal(tj) {
