@@ -178,6 +178,31 @@ func TestWaitExitCodes(t *testing.T) {
 	}
 }
 
+// Right after a new image, before the controller saw it, the previous release's Succeeded is no
+// answer: wait waits for the release of the change (here, with the controller stopped, until the
+// timeout).
+func TestWaitIgnoresThePreviousReleasesStatus(t *testing.T) {
+	f := newFixture(t)
+	f.create(podinfo("podinfo"), blueGreen("podinfo", 1))
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized)
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1")
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded)
+	ctx := context.Background()
+	if err := f.env.Wait(ctx, "podinfo", "succeeded", 5*time.Second); err != nil {
+		t.Fatalf("wait for the finished release: %v", err)
+	}
+	f.stopController()
+	time.Sleep(1100 * time.Millisecond) // managed fields and transitions have whole seconds
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.2")
+	var exit *ExitError
+	if err := f.env.Wait(ctx, "podinfo", "succeeded", 3*time.Second); !errors.As(err, &exit) || exit.Code != ExitTimeout {
+		t.Errorf("wait --for=succeeded after a new image the controller did not see: %v, want a timeout (exit 2)", err)
+	}
+	if !strings.Contains(f.out.String(), "its target changed at ") {
+		t.Errorf("wait did not say why it waits:\n%s", f.out.String())
+	}
+}
+
 // explain for a closed gate, a failing metric, an unready canary and an invalid spec.
 func TestExplain(t *testing.T) {
 	f := newFixture(t)

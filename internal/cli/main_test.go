@@ -41,11 +41,13 @@ func TestMain(m *testing.M) {
 // fixture is a namespace of the local control plane with Pennant's controller running in-process
 // (wired as internal/controller's tests do) and an Env of the plugin for it.
 type fixture struct {
-	t   *testing.T
-	ns  string
-	c   client.Client
-	env *Env
-	out *bytes.Buffer
+	// stopController stops the controller (the test's namespace stays).
+	stopController func()
+	t              *testing.T
+	ns             string
+	c              client.Client
+	env            *Env
+	out            *bytes.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -76,14 +78,20 @@ func newFixture(t *testing.T) *fixture {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			t.Error("manager did not stop")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	env, err := NewEnv(te.Config, ns, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +99,7 @@ func newFixture(t *testing.T) *fixture {
 	out := &bytes.Buffer{}
 	env.Out, env.ErrOut = out, out
 	env.Age = func(time.Time) string { return "AGE" } // stable golden files
-	return &fixture{t: t, ns: ns, c: te.Client, env: env, out: out}
+	return &fixture{stopController: stop, t: t, ns: ns, c: te.Client, env: env, out: out}
 }
 
 func (f *fixture) create(objs ...client.Object) {

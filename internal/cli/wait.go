@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 )
@@ -92,7 +96,7 @@ func (e *Env) Wait(ctx context.Context, name, target string, timeout time.Durati
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	verdict, lastPhase := -1, flaggerv1.CanaryPhase("?")
+	verdict, lastPhase, told := -1, flaggerv1.CanaryPhase("?"), false
 	var last *flaggerv1.Canary
 	err := e.watchCanaries(ctx, name, func(cd *flaggerv1.Canary, deleted bool) bool {
 		if deleted {
@@ -104,6 +108,18 @@ func (e *Env) Wait(ctx context.Context, name, target string, timeout time.Durati
 			fmt.Fprintf(e.ErrOut, "canary %s: %s (weight %d%%)\n", cd.Key(), phaseText(cd), cd.Status.CanaryWeight)
 		}
 		verdict = waitVerdict(cd, target)
+		if verdict >= 0 {
+			if changed := e.targetChangedAt(ctx, cd); changed.After(cd.Status.LastTransitionTime.Time) {
+				// Right after `kubectl apply`/`set image`, before the controller saw the new revision:
+				// the status is the previous release's, so it is no answer yet.
+				if !told {
+					fmt.Fprintf(e.ErrOut, "canary %s: its target changed at %s, after the canary's last transition: waiting for the release of the change\n",
+						cd.Key(), changed.UTC().Format(time.RFC3339))
+					told = true
+				}
+				verdict = -1
+			}
+		}
 		return verdict >= 0
 	})
 	switch {
@@ -121,4 +137,30 @@ func (e *Env) Wait(ctx context.Context, name, target string, timeout time.Durati
 		msg += ": " + oneLine(c.Message)
 	}
 	return &ExitError{Code: ExitFailed, Msg: msg}
+}
+
+// controllerFieldOwner is the field manager of Pennant's writes (cmd/pennant's fieldOwner): its
+// own changes to the target (scaling) are no new revision.
+const controllerFieldOwner = "flagger"
+
+// targetChangedAt is when the canary's target spec was last changed by someone else than the
+// controller, from its managed fields (zero when unknown). Subresources (status, scale) do not count.
+func (e *Env) targetChangedAt(ctx context.Context, cd *flaggerv1.Canary) time.Time {
+	ref := cd.Spec.TargetRef
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(schema.FromAPIVersionAndKind(ref.APIVersion, ref.Kind))
+	if err := e.Client.Get(ctx, client.ObjectKey{Namespace: cd.Namespace, Name: ref.Name}, obj); err != nil {
+		return time.Time{}
+	}
+	var latest time.Time
+	for _, m := range obj.ManagedFields {
+		if m.Subresource != "" || m.Manager == controllerFieldOwner || m.Time == nil || m.FieldsV1 == nil ||
+			!bytes.Contains(m.FieldsV1.Raw, []byte(`"f:spec"`)) {
+			continue
+		}
+		if m.Time.After(latest) {
+			latest = m.Time.Time
+		}
+	}
+	return latest
 }
