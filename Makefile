@@ -9,6 +9,7 @@ all: build
 build:
 	$(GO) build -o bin/pennant ./cmd/pennant
 	$(GO) build -o bin/loadtester ./cmd/loadtester
+	$(GO) build -o bin/kubectl-pennant ./cmd/kubectl-pennant
 
 ## image: OCI image archives bin/<name>-image.tar (linux/amd64 + linux/arm64) without a Docker daemon (hack/image).
 ## VERSION=v0.1.0 sets the version (default: git describe); IMAGE_FLAGS passes more, e.g. "-push -also-tag latest".
