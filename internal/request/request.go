@@ -65,9 +65,9 @@ type Request struct {
 	// User is who asked, as the requester names itself (kubectl pennant: the kubeconfig
 	// context's user).
 	User string `json:"user,omitempty"`
-	// RequestedAt is when the request was made; it also makes two requests of the same action
-	// for the same revision distinct.
-	RequestedAt *metav1.Time `json:"requestedAt,omitempty"`
+	// RequestedAt is when the request was made (RFC 3339, kubectl pennant writes nanoseconds);
+	// it also makes two requests of the same action for the same revision distinct.
+	RequestedAt string `json:"requestedAt,omitempty"`
 }
 
 // Encode returns the annotation's value for r.
