@@ -96,12 +96,66 @@ type CanaryStatus struct {
 	// ObservedGeneration is the generation of the spec last acted upon.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions are Flagger's Promoted (its reason is the phase) and the kstatus
-	// conditions Ready, Reconciling and Stalled.
+	// LastRequest is the last manual request (the pennant.dev/request
+	// annotation, which kubectl pennant promote, abort, retry, pause and resume
+	// write) that the controller handled, and its result (Pennant). Recorded in
+	// the same status write as the decision the request caused, so that a
+	// request is carried out once, also across a controller restart.
+	// +optional
+	LastRequest *CanaryRequestStatus `json:"lastRequest,omitempty"`
+	// Conditions are Flagger's Promoted (its reason is the phase), the kstatus
+	// conditions Ready, Reconciling and Stalled, and Paused (Pennant) while a
+	// pause request holds the analysis.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []CanaryCondition `json:"conditions,omitempty"`
+}
+
+// PausedCondition is True while a pause request holds the analysis at its current weight (Pennant).
+const PausedCondition = "Paused"
+
+// CanaryRequestResult is what the controller made of a manual request.
+// +kubebuilder:validation:Enum=Done;Stale;Refused;Invalid
+type CanaryRequestResult string
+
+const (
+	// RequestDone: the request was carried out.
+	RequestDone CanaryRequestResult = "Done"
+	// RequestStale: the request was for another revision than the one released; it was ignored.
+	RequestStale CanaryRequestResult = "Stale"
+	// RequestRefused: the request cannot be carried out in the canary's state (e.g. promote with a
+	// canary that is not ready); it was ignored.
+	RequestRefused CanaryRequestResult = "Refused"
+	// RequestInvalid: the annotation could not be read as a request; it was ignored.
+	RequestInvalid CanaryRequestResult = "Invalid"
+)
+
+// CanaryRequestStatus records a manual request the controller handled.
+type CanaryRequestStatus struct {
+	// ID identifies the request: a hash of the annotation's value. A request
+	// whose ID is recorded here is not carried out again.
+	ID string `json:"id"`
+	// Action is promote, abort, retry, pause or resume.
+	// +optional
+	Action string `json:"action,omitempty"`
+	// Revision is the revision (status.lastAppliedSpec) the request was for.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+	// Actor is who asked: the field manager that wrote the annotation and
+	// the user the request names, e.g. "alice (kubectl-pennant)".
+	// +optional
+	Actor string `json:"actor,omitempty"`
+	// Reason is the reason given with the request.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Result is Done, Stale, Refused or Invalid.
+	Result CanaryRequestResult `json:"result"`
+	// Message says what was done, or why nothing was.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// HandledAt is when the controller handled the request.
+	HandledAt metav1.Time `json:"handledAt"`
 }
 
 // CanaryCondition is a status condition of a canary: the Kubernetes

@@ -60,7 +60,11 @@ type machine struct {
 
 func (m *machine) decide() {
 	if m.cd.Spec.Suspend {
+		m.refuseRequest("the canary is suspended (spec.suspend)")
 		m.suspended()
+		return
+	}
+	if m.handleRequest() {
 		return
 	}
 	switch m.d.Status.Phase {
@@ -75,6 +79,9 @@ func (m *machine) decide() {
 		}
 		m.startRollout()
 	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:
+		if m.paused() && !m.newRevision() {
+			return // held: no step, no check, no deadline; a resume request wakes the canary
+		}
 		m.progress()
 	case flaggerv1.CanaryPhasePromoting:
 		m.promoting()
@@ -248,6 +255,7 @@ func (m *machine) resetAnalysis() {
 	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
 	m.d.Status.LastStepTime = nil
 	m.d.Status.PreRolloutPassedSpec = ""
+	m.unpause("a new revision restarts the analysis")
 	m.d.TickReset = true
 	m.restarted = true
 }
@@ -705,6 +713,9 @@ func (m *machine) untilDeadline() time.Duration {
 func (m *machine) setPhase(p flaggerv1.CanaryPhase) {
 	st := &m.d.Status
 	st.Phase = p
+	if !Abortable(p) {
+		m.unpause("")
+	}
 	if !isAnalysisPhase(p) {
 		st.CanaryWeight = 0
 		st.Iterations = 0
@@ -784,16 +795,22 @@ func Abort(in Input, message string) (d Decision, ok bool) {
 	}
 	m := &machine{in: in, cd: in.Canary, obs: in.Observed}
 	m.d.Status = *in.Canary.Status.DeepCopy()
+	m.fail(message, flaggerv1.SeverityError)
+	m.finish()
+	return m.d, true
+}
+
+// fail ends an analysis now, for a reason outside its checks (Abort, an abort request): all
+// traffic back to the primary, the target scaled down (unless it is gone), Failed with the message.
+func (m *machine) fail(message string, severity flaggerv1.AlertSeverity) {
 	m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
 	m.warn("Canary failed! %s: %s", m.cd.Key(), message)
-	if !in.Observed.TargetGone {
+	if !m.obs.TargetGone {
 		m.act(Action{Kind: ScaleDown})
 	}
-	m.alert(flaggerv1.SeverityError, "Canary failed: "+message)
+	m.alert(severity, "Canary failed: "+message)
 	m.setPhase(flaggerv1.CanaryPhaseFailed)
 	m.act(Action{Kind: PostRollout, Phase: flaggerv1.CanaryPhaseFailed})
 	m.d.Outcome = OutcomeFailed
 	m.d.Stalled = message
-	m.finish()
-	return m.d, true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/request"
 )
 
 // Readiness is the availability of the primary or canary workload.
@@ -54,6 +55,8 @@ type Observation struct {
 	LastWait time.Time
 	// TargetGone is true when the target no longer exists (Abort then leaves it alone).
 	TargetGone bool
+	// Request is the manual request on the canary that has not been handled yet (nil: none).
+	Request *request.Pending
 }
 
 // HookResult is the outcome of one webhook call.

@@ -136,6 +136,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	if err != nil {
 		return r.problem(ctx, cd, env, err)
 	}
+	obs.Request = r.pendingRequest(ctx, cd)
 	if pending != nil {
 		// The primary did not serve yet when ensure looked, so no routing was set up: what observe
 		// read a moment later must not complete the initialization without it (a Service target's
