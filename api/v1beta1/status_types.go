@@ -103,6 +103,14 @@ type CanaryStatus struct {
 	// request is carried out once, also across a controller restart.
 	// +optional
 	LastRequest *CanaryRequestStatus `json:"lastRequest,omitempty"`
+	// LastChecks are the last results of the analysis' metrics and rollout
+	// webhooks in the current release (Pennant): each metric's value against
+	// its threshold, each webhook's pass or failure, with when the step that
+	// ran it happened. Recorded in the status write of the analysis step
+	// (no extra API request) and cleared when a new revision starts its
+	// analysis; kubectl pennant status shows them.
+	// +optional
+	LastChecks []CanaryCheckResult `json:"lastChecks,omitempty"`
 	// Conditions are Flagger's Promoted (its reason is the phase), the kstatus
 	// conditions Ready, Reconciling and Stalled, and Paused (Pennant) while a
 	// pause request holds the analysis.
@@ -156,6 +164,52 @@ type CanaryRequestStatus struct {
 	Message string `json:"message,omitempty"`
 	// HandledAt is when the controller handled the request.
 	HandledAt metav1.Time `json:"handledAt"`
+}
+
+// CanaryCheckKind is what a check result is about.
+// +kubebuilder:validation:Enum=Metric;Webhook
+type CanaryCheckKind string
+
+const (
+	// MetricCheck is an analysis.metrics entry.
+	MetricCheck CanaryCheckKind = "Metric"
+	// WebhookCheck is a rollout webhook of analysis.webhooks.
+	WebhookCheck CanaryCheckKind = "Webhook"
+)
+
+// CanaryCheckOutcome is the result of one check.
+// +kubebuilder:validation:Enum=Passed;Failed;NoData
+type CanaryCheckOutcome string
+
+const (
+	// CheckPassed: the value was within the threshold, or the webhook answered 2xx.
+	CheckPassed CanaryCheckOutcome = "Passed"
+	// CheckFailed: the value was beyond the threshold, the query or the webhook failed.
+	CheckFailed CanaryCheckOutcome = "Failed"
+	// CheckNoData: the metric's query returned no value, and its noDataPolicy skipped the
+	// metric or held the analysis.
+	CheckNoData CanaryCheckOutcome = "NoData"
+)
+
+// CanaryCheckResult is the last result of one metric or rollout webhook of the analysis.
+type CanaryCheckResult struct {
+	// Kind is Metric or Webhook.
+	Kind CanaryCheckKind `json:"kind"`
+	// Name is the metric's or the webhook's name in the analysis.
+	Name string `json:"name"`
+	// Result is Passed, Failed or NoData.
+	Result CanaryCheckOutcome `json:"result"`
+	// Value is the metric's value as its check compared it with the
+	// threshold: a percentage for request-success-rate ("99.87%"), a
+	// duration for request-duration ("120ms"), the query's number
+	// otherwise. Empty for webhooks and when no value was read.
+	// +optional
+	Value string `json:"value,omitempty"`
+	// Message says why the check failed or had no data.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Time is when the analysis step that ran the check happened.
+	Time metav1.Time `json:"time"`
 }
 
 // CanaryCondition is a status condition of a canary: the Kubernetes

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,14 +89,23 @@ func New(reader client.Reader, metricsServer, meshProvider string) *Analyzer {
 // A metric without data and with noDataPolicy wait yields a *canary.HoldError, returned only when
 // no other metric fails; noDataPolicy skip passes the metric for this tick.
 func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
+	_, err := a.Check(ctx, cd)
+	return err
+}
+
+// Check is Analyze that also returns each metric checked with its value and result (the metrics
+// after a failure are not checked, as in Flagger); the results' Time is left to the caller.
+func (a *Analyzer) Check(ctx context.Context, cd *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
 	spec := cd.GetAnalysis()
 	if spec == nil || len(spec.Metrics) == 0 {
-		return nil
+		return nil, nil
 	}
 	r := a.newRun(cd)
 	var held error
+	results := make([]flaggerv1.CanaryCheckResult, 0, len(spec.Metrics))
 	for _, m := range spec.Metrics {
 		err := r.check(ctx, m)
+		results = append(results, r.result(m.Name, err))
 		if err == nil {
 			continue
 		}
@@ -106,9 +116,25 @@ func (a *Analyzer) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
 			}
 			continue
 		}
-		return err
+		return results, err
 	}
-	return held
+	return results, held
+}
+
+// result is the check result of a metric from its check's error and the value observed.
+func (r *run) result(metric string, err error) flaggerv1.CanaryCheckResult {
+	value, read := r.values[metric]
+	res := flaggerv1.CanaryCheckResult{Kind: flaggerv1.MetricCheck, Name: metric, Value: value, Result: flaggerv1.CheckPassed}
+	var hold *canary.HoldError
+	switch {
+	case errors.As(err, &hold):
+		res.Result, res.Message = flaggerv1.CheckNoData, hold.Message
+	case err != nil:
+		res.Result, res.Message = flaggerv1.CheckFailed, err.Error()
+	case !read:
+		res.Result, res.Message = flaggerv1.CheckNoData, "no value: skipped (noDataPolicy skip)"
+	}
+	return res
 }
 
 // CheckProviderAvailability checks that the builtin Prometheus and the provider of each of the
@@ -187,6 +213,8 @@ type run struct {
 	builtin  metrics.Provider
 	// revision is the Knative Service target's latest revision, read once per run.
 	revision string
+	// values are the values read, by metric name, as their checks compare them.
+	values map[string]string
 }
 
 func (a *Analyzer) newRun(cd *flaggerv1.Canary) *run {
@@ -194,7 +222,7 @@ func (a *Analyzer) newRun(cd *flaggerv1.Canary) *run {
 	if cd.Spec.MetricsServer != "" {
 		server = cd.Spec.MetricsServer
 	}
-	return &run{a: a, cd: cd, server: server, provider: a.metricsProvider(cd)}
+	return &run{a: a, cd: cd, server: server, provider: a.metricsProvider(cd), values: map[string]string{}}
 }
 
 // metricsProvider is the provider whose builtin queries apply, chosen as Flagger chooses it:
@@ -248,7 +276,9 @@ func (r *run) check(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	}
 }
 
-func (r *run) observe(metric string, value float64) {
+// observe records a metric's value: value for the telemetry recorder, text as the check compares it.
+func (r *run) observe(metric string, value float64, text string) {
+	r.values[metric] = text
 	if r.a.Observer != nil {
 		r.a.Observer.SetAnalysis(r.cd, metric, value)
 	}
@@ -350,7 +380,7 @@ func (r *run) checkSuccessRate(ctx context.Context, m flaggerv1.CanaryMetric) er
 	if !ok {
 		return err
 	}
-	r.observe(m.Name, val)
+	r.observe(m.Name, val, fmt.Sprintf("%.2f%%", val))
 	key := r.cd.Key()
 	if tr := m.ThresholdRange; tr != nil {
 		if tr.Min != nil && val < *tr.Min {
@@ -371,7 +401,7 @@ func (r *run) checkDuration(ctx context.Context, m flaggerv1.CanaryMetric) error
 		return err
 	}
 	d := q.durationOf(val)
-	r.observe(m.Name, d.Seconds())
+	r.observe(m.Name, d.Seconds(), d.String())
 	key := r.cd.Key()
 	ms := func(v float64) time.Duration { return time.Duration(v) * time.Millisecond }
 	if tr := m.ThresholdRange; tr != nil {
@@ -484,7 +514,7 @@ func (r *run) checkTemplate(ctx context.Context, m flaggerv1.CanaryMetric) error
 
 // compare checks a template's or inline query's value: thresholdRange, else threshold as a maximum.
 func (r *run) compare(m flaggerv1.CanaryMetric, val float64) error {
-	r.observe(m.Name, val)
+	r.observe(m.Name, val, strconv.FormatFloat(val, 'g', 6, 64))
 	key := r.cd.Key()
 	if tr := m.ThresholdRange; tr != nil {
 		if tr.Min != nil && val < *tr.Min {

@@ -38,11 +38,11 @@ func (b *bitChecks) RunHooks(_ context.Context, cd *flaggerv1.Canary, hook flagg
 	return out, nil
 }
 
-func (b *bitChecks) Analyze(context.Context, *flaggerv1.Canary) error {
+func (b *bitChecks) Analyze(context.Context, *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
 	if b.fail() {
-		return errors.New("metric check failed")
+		return nil, errors.New("metric check failed")
 	}
-	return nil
+	return nil, nil
 }
 
 // FuzzPhaseMachine drives Next through ten ticks from a fuzzed spec (within what admission

@@ -255,6 +255,7 @@ func (m *machine) resetAnalysis() {
 	m.d.Status.TrackedConfigs = configsPtr(m.obs.Configs)
 	m.d.Status.LastStepTime = nil
 	m.d.Status.PreRolloutPassedSpec = ""
+	m.d.Status.LastChecks = nil
 	m.unpause("a new revision restarts the analysis")
 	m.d.TickReset = true
 	m.restarted = true
@@ -342,10 +343,18 @@ func (m *machine) checksPassed() bool {
 	if st.CanaryWeight == 0 && st.Iterations == 0 && !(a.Mirror && m.obs.Routes.Mirrored) {
 		return m.preRolloutPassed()
 	}
-	if !m.hooksPassed(flaggerv1.RolloutHook, "Halt %s advancement external check %s failed %v", "") {
+	rollout := m.hooks(flaggerv1.RolloutHook)
+	if m.pending {
 		return false
 	}
-	err := m.checks.Analyze(m.ctx, m.cd)
+	m.recordChecks(webhookResults(rollout))
+	if !m.allPassed(rollout, "Halt %s advancement external check %s failed %v", "") {
+		return false
+	}
+	results, err := m.checks.Analyze(m.ctx, m.cd)
+	if !errors.Is(err, ErrPending) {
+		m.recordChecks(results)
+	}
 	var hold *HoldError
 	switch {
 	case err == nil:

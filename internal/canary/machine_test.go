@@ -47,6 +47,8 @@ type fakeChecks struct {
 	rollback map[string]bool
 	// analyze answers the n-th Analyze call (from 1); nil passes every call.
 	analyze func(n int) error
+	// results are what every Analyze call reports as the metrics checked.
+	results []flaggerv1.CanaryCheckResult
 	// pending makes hooks of these types report that they are still running.
 	pending map[flaggerv1.HookType]bool
 
@@ -91,13 +93,13 @@ func (f *fakeChecks) RunHooks(_ context.Context, cd *flaggerv1.Canary, hook flag
 	return out, nil
 }
 
-func (f *fakeChecks) Analyze(_ context.Context, _ *flaggerv1.Canary) error {
+func (f *fakeChecks) Analyze(_ context.Context, _ *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
 	f.analyzed++
 	f.calls = append(f.calls, "analyze")
 	if f.analyze == nil {
-		return nil
+		return f.results, nil
 	}
-	return f.analyze(f.analyzed)
+	return f.results, f.analyze(f.analyzed)
 }
 
 func (f *fakeChecks) failHook(name, msg string) {

@@ -73,8 +73,9 @@ type Checks interface {
 	RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) ([]HookResult, error)
 	// Analyze runs the metric checks; a non-nil error is the first failed check, worded for the event
 	// ("Halt podinfo.test advancement success rate 69.17% < 99%"), ErrPending while they still run,
-	// or a *HoldError to hold the analysis without counting a failure.
-	Analyze(ctx context.Context, cd *flaggerv1.Canary) error
+	// or a *HoldError to hold the analysis without counting a failure. The results are the
+	// metrics checked, with their values (their Time is the machine's to set).
+	Analyze(ctx context.Context, cd *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error)
 }
 
 // Settings are controller-wide options that shape decisions.

@@ -161,7 +161,8 @@ func stepEvents(p plan, rel []corev1.Event) map[int]corev1.Event {
 	return out
 }
 
-// writeMetrics lists each metric with its threshold and the last value reported past it.
+// writeMetrics lists each metric with its threshold and its last value and result
+// (status.lastChecks); a status without them (Flagger's) shows the last failure evented.
 func (e *Env) writeMetrics(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Event) {
 	a := cd.GetAnalysis()
 	if a == nil || len(a.Metrics) == 0 {
@@ -170,14 +171,50 @@ func (e *Env) writeMetrics(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Event
 	fmt.Fprintln(w, "Metrics")
 	tw := newTable(w)
 	for _, m := range a.Metrics {
-		result := "no failure reported in this release"
-		if ev := metricFailure(rel, m); ev != nil {
+		value, result := "-", "not checked yet in this release"
+		if len(cd.Status.LastChecks) == 0 {
+			// Flagger's status, or no step yet: only failures are known, from the events.
+			result = "no failure reported in this release"
+		}
+		if c := lastCheck(cd, flaggerv1.MetricCheck, m.Name); c != nil {
+			value, result = orDash(c.Value), e.checkText(c)
+		} else if ev := metricFailure(rel, m); ev != nil {
 			result = fmt.Sprintf("failed %s ago: %s", e.Age(eventTime(*ev)), metricValueText(ev.Message))
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Name, thresholdText(m), result)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", m.Name, thresholdText(m), value, result)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// lastCheck is the last result of a metric or rollout webhook in status.lastChecks (nil: none).
+func lastCheck(cd *flaggerv1.Canary, kind flaggerv1.CanaryCheckKind, name string) *flaggerv1.CanaryCheckResult {
+	for i, c := range cd.Status.LastChecks {
+		if c.Kind == kind && c.Name == name {
+			return &cd.Status.LastChecks[i]
+		}
+	}
+	return nil
+}
+
+// checkText says how a check went and when: "passed 20s ago", "failed 20s ago: <why>".
+func (e *Env) checkText(c *flaggerv1.CanaryCheckResult) string {
+	verdict := map[flaggerv1.CanaryCheckOutcome]string{
+		flaggerv1.CheckPassed: "passed", flaggerv1.CheckFailed: "failed", flaggerv1.CheckNoData: "no data",
+	}[c.Result]
+	text := fmt.Sprintf("%s %s ago", verdict, e.Age(c.Time.Time))
+	// A failed metric's value says it all; the message is for what has no value.
+	if c.Message != "" && (c.Value == "" || c.Result != flaggerv1.CheckFailed) {
+		text += ": " + oneLine(c.Message)
+	}
+	return text
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // metricValueText is the value part of a metric event: "12.00 > 5", or the no-data message.
@@ -198,12 +235,14 @@ func (e *Env) writeWebhooks(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Even
 	tw := newTable(w)
 	for _, wh := range a.Webhooks {
 		t := hookType(wh)
-		// Rollout webhooks and metrics are reported when they fail only.
+		// Without status.lastChecks, rollout webhooks are evented when they fail only.
 		result := "no failure reported in this release"
 		if isGate(t) {
 			result = "not asked yet in this release"
 		}
-		if ev := webhookResult(rel, wh); ev != nil {
+		if c := lastCheck(cd, flaggerv1.WebhookCheck, wh.Name); c != nil && t == flaggerv1.RolloutHook {
+			result = e.checkText(c)
+		} else if ev := webhookResult(rel, wh); ev != nil {
 			result = fmt.Sprintf("%s %s ago: %s", webhookVerdict(t, ev), e.Age(eventTime(*ev)), oneLine(ev.Message))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", wh.Name, t, result)

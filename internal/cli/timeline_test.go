@@ -38,7 +38,14 @@ func TestTimelineOfAWeightedReleaseInProgress(t *testing.T) {
 		},
 		Status: flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseProgressing, CanaryWeight: 10, FailedChecks: 1,
 			LastAppliedSpec: "5ea9991f0c2a4b1e", LastPromotedSpec: "0b3d77aa91c0e2f4", ObservedGeneration: 2,
-			LastTransitionTime: at(40 * time.Second), LastStepTime: ptr.To(metav1.NewMicroTime(now.Add(-40 * time.Second)))},
+			LastTransitionTime: at(40 * time.Second), LastStepTime: ptr.To(metav1.NewMicroTime(now.Add(-40 * time.Second))),
+			LastChecks: []flaggerv1.CanaryCheckResult{
+				{Kind: flaggerv1.WebhookCheck, Name: "load", Result: flaggerv1.CheckPassed, Time: at(40 * time.Second)},
+				{Kind: flaggerv1.MetricCheck, Name: "request-success-rate", Value: "99.91%", Result: flaggerv1.CheckPassed, Time: at(40 * time.Second)},
+				{Kind: flaggerv1.MetricCheck, Name: "request-duration", Value: "212ms", Result: flaggerv1.CheckPassed, Time: at(40 * time.Second)},
+				{Kind: flaggerv1.MetricCheck, Name: "error-rate", Result: flaggerv1.CheckNoData, Time: at(40 * time.Second),
+					Message: "no value: skipped (noDataPolicy skip)"},
+			}},
 	}
 	ev := func(ago time.Duration, typ, msg string) corev1.Event {
 		return corev1.Event{Type: typ, Message: msg, LastTimestamp: at(ago)}
@@ -64,6 +71,17 @@ func TestTimelineOfAWeightedReleaseInProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "status-progressing.golden", out.String())
+
+	// A status without lastChecks (written by Flagger) shows the failures its events report.
+	flaggers := cd.DeepCopy()
+	flaggers.Status.LastChecks = nil
+	out.Reset()
+	if err := e.writeStatus(&out, flaggers, evs); err != nil {
+		t.Fatal(err)
+	}
+	if want := "request-success-rate  ≥ 99%    -  failed 100s ago: 97.12% < 99%"; !strings.Contains(out.String(), want) {
+		t.Errorf("status of a Flagger status lacks %q:\n%s", want, out.String())
+	}
 
 	lines := explain(facts{cd: cd, events: evs, now: now, age: e.Age,
 		queries: map[string]string{"request-success-rate": "builtin query of the mesh provider"}})

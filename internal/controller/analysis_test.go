@@ -116,6 +116,8 @@ func TestFailingSuccessRateRollsBackAtThreshold(t *testing.T) {
 	if got := f.canary("podinfo").Status.FailedChecks; got != 2 {
 		t.Errorf("failedChecks = %d, want 2", got)
 	}
+	wantLastCheck(t, f.canary("podinfo"), flaggerv1.CanaryCheckResult{Kind: flaggerv1.MetricCheck, Name: "request-success-rate",
+		Value: "95.00%", Result: flaggerv1.CheckFailed, Message: "Halt " + f.key("podinfo") + " advancement success rate 95.00% < 99%"})
 	primary := &appsv1.Deployment{}
 	f.get("podinfo-primary", primary)
 	if got := image(primary.Spec.Template.Spec); got != "ghcr.io/stefanprodan/podinfo:6.0.0" {
@@ -138,6 +140,8 @@ func TestHealthyCanaryAdvancesAndPromotes(t *testing.T) {
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
 	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1")
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+	wantLastCheck(t, f.canary("podinfo"), flaggerv1.CanaryCheckResult{Kind: flaggerv1.MetricCheck, Name: "request-success-rate",
+		Value: "100.00%", Result: flaggerv1.CheckPassed})
 
 	testenvEventually(f, func() (bool, string) {
 		got := post.received()
@@ -152,6 +156,19 @@ func TestHealthyCanaryAdvancesAndPromotes(t *testing.T) {
 		}
 		return false, fmt.Sprintf("event webhook payloads %+v", events.received())
 	})
+}
+
+// wantLastCheck checks that status.lastChecks holds want (its time aside) and only that.
+func wantLastCheck(t *testing.T, cd *flaggerv1.Canary, want flaggerv1.CanaryCheckResult) {
+	t.Helper()
+	got := cd.Status.LastChecks
+	if len(got) != 1 || got[0].Time.IsZero() {
+		t.Fatalf("lastChecks = %+v, want one result with its time", got)
+	}
+	got[0].Time = want.Time
+	if got[0] != want {
+		t.Errorf("lastChecks[0] = %+v, want %+v", got[0], want)
+	}
 }
 
 func TestConfirmPromotionGateHoldsWaitingPromotion(t *testing.T) {

@@ -14,9 +14,10 @@ import (
 	"github.com/pennant/pennant/internal/webhooks"
 )
 
-// Analyzer runs a canary's metric checks; a non-nil error is the first failed check.
+// Analyzer runs a canary's metric checks: the metrics checked with their values, and the first
+// failed check as a non-nil error (analysis.Analyzer in production).
 type Analyzer interface {
-	Analyze(ctx context.Context, cd *flaggerv1.Canary) error
+	Check(ctx context.Context, cd *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error)
 	// CheckProviderAvailability tells whether the canary's metric backends answer.
 	CheckProviderAvailability(ctx context.Context, cd *flaggerv1.Canary) error
 }
@@ -55,10 +56,16 @@ type checkKey struct {
 
 type checkRun struct {
 	// began is when the reconcile that asked for the check first started.
-	began   time.Time
-	done    chan struct{}
-	results []canary.HookResult
-	err     error
+	began time.Time
+	done  chan struct{}
+	out   checkOutput
+	err   error
+}
+
+// checkOutput is what a check reports besides its error: webhook outcomes or metric results.
+type checkOutput struct {
+	hooks   []canary.HookResult
+	metrics []flaggerv1.CanaryCheckResult
 }
 
 func newBackgroundChecks(hooks CanaryWebhookCaller, analyzer Analyzer, wake func(types.NamespacedName), tasks *canaryTasks) *backgroundChecks {
@@ -105,18 +112,20 @@ func (t tickChecks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook fla
 	if len(selected) == 0 {
 		return nil, nil
 	}
-	run := t.b.start(t.key(cd, string(hook), phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
-		return t.b.callAll(ctx, cd, selected, phase), nil
+	run := t.b.start(t.key(cd, string(hook), phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) (checkOutput, error) {
+		return checkOutput{hooks: t.b.callAll(ctx, cd, selected, phase)}, nil
 	})
-	return t.b.answer(ctx, run)
+	out, err := t.b.answer(ctx, run)
+	return out.hooks, err
 }
 
-func (t tickChecks) Analyze(ctx context.Context, cd *flaggerv1.Canary) error {
-	run := t.b.start(t.key(cd, analysisCheck, cd.Status.Phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) ([]canary.HookResult, error) {
-		return nil, t.b.analyzer.Analyze(ctx, cd)
+func (t tickChecks) Analyze(ctx context.Context, cd *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
+	run := t.b.start(t.key(cd, analysisCheck, cd.Status.Phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) (checkOutput, error) {
+		results, err := t.b.analyzer.Check(ctx, cd)
+		return checkOutput{metrics: results}, err
 	})
-	_, err := t.b.answer(ctx, run)
-	return err
+	out, err := t.b.answer(ctx, run)
+	return out.metrics, err
 }
 
 func (t tickChecks) key(cd *flaggerv1.Canary, what string, phase flaggerv1.CanaryPhase) checkKey {
@@ -124,7 +133,7 @@ func (t tickChecks) key(cd *flaggerv1.Canary, what string, phase flaggerv1.Canar
 }
 
 // start returns the run of a check, starting it in the background the first time it is asked for.
-func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Canary, fn func(context.Context, *flaggerv1.Canary) ([]canary.HookResult, error)) *checkRun {
+func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Canary, fn func(context.Context, *flaggerv1.Canary) (checkOutput, error)) *checkRun {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if run, ok := b.runs[k]; ok {
@@ -136,13 +145,13 @@ func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Cana
 	go func() {
 		run.err = b.tasks.run(k.canary, k.what, b.timeout, func(ctx context.Context) error {
 			var err error
-			run.results, err = fn(ctx, snapshot)
+			run.out, err = fn(ctx, snapshot)
 			return err
 		})
 		if b.tasks.shuttingDown() {
 			// A check cut short by the manager's stop says nothing about the canary: it must
 			// not count as a failed check; the next leader runs it again.
-			run.results, run.err = nil, canary.ErrPending
+			run.out, run.err = checkOutput{}, canary.ErrPending
 		}
 		close(run.done)
 		b.wake(k.canary)
@@ -151,16 +160,16 @@ func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Cana
 }
 
 // answer waits briefly for a run, then reports it as pending.
-func (b *backgroundChecks) answer(ctx context.Context, run *checkRun) ([]canary.HookResult, error) {
+func (b *backgroundChecks) answer(ctx context.Context, run *checkRun) (checkOutput, error) {
 	timer := time.NewTimer(quickAnswer)
 	defer timer.Stop()
 	select {
 	case <-run.done:
-		return run.results, run.err
+		return run.out, run.err
 	case <-timer.C:
-		return nil, canary.ErrPending
+		return checkOutput{}, canary.ErrPending
 	case <-ctx.Done():
-		return nil, canary.ErrPending
+		return checkOutput{}, canary.ErrPending
 	}
 }
 

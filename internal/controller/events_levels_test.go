@@ -29,7 +29,9 @@ func (failingRollout) RunHooks(_ context.Context, _ *flaggerv1.Canary, hook flag
 	return nil, nil
 }
 
-func (failingRollout) Analyze(context.Context, *flaggerv1.Canary) error { return nil }
+func (failingRollout) Analyze(context.Context, *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
+	return nil, nil
+}
 
 // TestHaltsAndFailuresAreLoggedAsWarnings carries out the events of a real decision, a failed
 // check that reaches the threshold, through the reconciler and the binary's logger: the halt, the

@@ -17,7 +17,9 @@ import (
 
 type panickingAnalyzer struct{}
 
-func (panickingAnalyzer) Analyze(context.Context, *flaggerv1.Canary) error { panic("provider bug") }
+func (panickingAnalyzer) Check(context.Context, *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
+	panic("provider bug")
+}
 func (panickingAnalyzer) CheckProviderAvailability(context.Context, *flaggerv1.Canary) error {
 	return nil
 }
@@ -25,10 +27,10 @@ func (panickingAnalyzer) CheckProviderAvailability(context.Context, *flaggerv1.C
 // blockingAnalyzer waits for its context and reports that it ended.
 type blockingAnalyzer struct{ ended chan error }
 
-func (b blockingAnalyzer) Analyze(ctx context.Context, _ *flaggerv1.Canary) error {
+func (b blockingAnalyzer) Check(ctx context.Context, _ *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
 	<-ctx.Done()
 	b.ended <- ctx.Err()
-	return ctx.Err()
+	return nil, ctx.Err()
 }
 func (blockingAnalyzer) CheckProviderAvailability(context.Context, *flaggerv1.Canary) error {
 	return nil
@@ -54,7 +56,10 @@ func TestPanickingAnalyzerIsAFailedCheck(t *testing.T) {
 	b := newBackgroundChecks(nil, panickingAnalyzer{}, func(types.NamespacedName) {}, newCanaryTasks())
 	cd := testCanary()
 	tick := time.Now()
-	err := waitAnswer(t, func() error { return b.forTick(cd, tick, tick).Analyze(context.Background(), cd) })
+	err := waitAnswer(t, func() error {
+		_, err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd)
+		return err
+	})
 	if err == nil || !strings.Contains(err.Error(), "panicked: provider bug") {
 		t.Fatalf("want a failed check naming the panic, got %v", err)
 	}
@@ -64,7 +69,7 @@ func TestForgetCancelsRunningChecks(t *testing.T) {
 	ended := make(chan error, 1)
 	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {}, newCanaryTasks())
 	cd := testCanary()
-	_ = b.forTick(cd, time.Now(), time.Now()).Analyze(context.Background(), cd)
+	_, _ = b.forTick(cd, time.Now(), time.Now()).Analyze(context.Background(), cd)
 	b.forget(key(cd))
 	select {
 	case err := <-ended:
@@ -158,12 +163,12 @@ func TestCheckCutShortByTheStopIsPending(t *testing.T) {
 	b := newBackgroundChecks(nil, blockingAnalyzer{ended: ended}, func(types.NamespacedName) {}, tasks)
 	cd := testCanary()
 	tick := time.Now()
-	if err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
+	if _, err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
 		t.Fatalf("blocking check answered %v, want pending", err)
 	}
 	stop()
 	<-stopped
-	if err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
+	if _, err := b.forTick(cd, tick, tick).Analyze(context.Background(), cd); !errors.Is(err, canary.ErrPending) {
 		t.Fatalf("check cut short by the stop answered %v, want pending", err)
 	}
 }

@@ -140,7 +140,9 @@ func (passingChecks) RunHooks(context.Context, *flaggerv1.Canary, flaggerv1.Hook
 	return nil, nil
 }
 
-func (passingChecks) Analyze(context.Context, *flaggerv1.Canary) error { return nil }
+func (passingChecks) Analyze(context.Context, *flaggerv1.Canary) ([]flaggerv1.CanaryCheckResult, error) {
+	return nil, nil
+}
 
 // release drives the phase machine through a release of a new revision of a canary that last
 // succeeded, with ready workloads and passing checks, each pass when the previous one asked to be
