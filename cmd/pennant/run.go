@@ -64,6 +64,8 @@ func run(ctx context.Context, o options) error {
 			"/healthz": healthHandler(), "/readyz": readyHandler(ready),
 		}},
 		HealthProbeBindAddress: o.healthProbeBindAddress,
+		// Room for a release's events (client-go's defaults drop and combine them).
+		EventBroadcaster: controller.NewEventBroadcaster(), //nolint:staticcheck // the process lives as long as the manager
 		// KEDA ScaledObjects are read as unstructured objects: serve them from the cache too.
 		// Secrets and ConfigMaps are not cached cluster-wide: NewCanaryReconciler reads them through
 		// kubecache, which caches them without data in the namespaces it reads only. A read through
