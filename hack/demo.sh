@@ -4,8 +4,9 @@
 # Builds (once, cached) the local control plane and Traefik from Go modules, then, in a network
 # namespace of its own (hack/netns.sh: the pods' IPs are served by real processes), starts the control
 # plane, Traefik, Prometheus, one process per pod and pennant, and runs test/traffic/cmd/demo: a good
-# canary release (weights 10% → 50%, promotion), a bad one rolled back on its 500s, and an A/B release
-# by header on the Gateway API, printing what `kubectl describe canary` shows and the share of requests
+# canary release (weights 10% → 50%, promotion), a bad one rolled back on its 500s, a release driven
+# from kubectl pennant (paused, resumed, promoted), and an A/B release by header on the Gateway API,
+# printing what `kubectl describe canary` shows and the share of requests
 # each version really served. Everything it started is stopped on exit, Ctrl-C or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ if [ -z "${PENNANT_NETNS:-}" ]; then
   mkdir -p bin
   go build -o bin/pennant ./cmd/pennant
   go build -o bin/pods ./test/traffic/cmd/pods
+  go build -o bin/kubectl-pennant ./cmd/kubectl-pennant
   go build -o bin/pennant-demo ./test/traffic/cmd/demo
   GATEWAY_API_CRDS=$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard
   export TRAEFIK GATEWAY_API_CRDS
@@ -48,7 +50,7 @@ KUBECONFIG=$(hack/local-cluster.sh up)
 export KUBECONFIG
 rm -rf bin/demo-logs
 # In the background so that Ctrl-C reaches the trap (which stops the demo and the control plane).
-bin/pennant-demo -kubeconfig="$KUBECONFIG" -root=. -dir=bin/demo-logs -pennant=bin/pennant -pods=bin/pods \
+bin/pennant-demo -kubeconfig="$KUBECONFIG" -root=. -dir=bin/demo-logs -pennant=bin/pennant -pods=bin/pods -plugin=bin/kubectl-pennant \
   -traefik="$TRAEFIK" -gateway-api-crds="$GATEWAY_API_CRDS" -prometheus="$(command -v prometheus)" &
 demo=$!
 trap 'kill -INT $demo 2> /dev/null; wait $demo; exit 130' INT TERM

@@ -21,13 +21,16 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Long: `kubectl pennant works with the canaries (flagger.app/v1beta1) that Pennant releases.
 
 It reads the Canaries, their events and their targets with your kubeconfig's credentials;
-get, status, wait and explain need only read access to Canaries, Events and Deployments,
-lint needs no cluster at all.`,
+get, status, wait and explain need only read access to Canaries, Events and Deployments.
+promote, abort, retry, pause and resume write a request annotation on the Canary (patch on
+canaries), which the controller carries out; lint needs no cluster at all.`,
 		Example: `  kubectl pennant get -A
   kubectl pennant get podinfo --watch
   kubectl pennant status podinfo -n test
   kubectl pennant wait podinfo --for=succeeded --timeout=15m
   kubectl pennant explain podinfo
+  kubectl pennant pause podinfo --reason "checking the dashboards"
+  kubectl pennant promote podinfo --reason "approved in CHG-1234"
   kubectl pennant lint deploy/canary.yaml`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -73,23 +73,21 @@ func metricFailure(evs []corev1.Event, m flaggerv1.CanaryMetric) *corev1.Event {
 
 // thresholdText says what metric m must stay within.
 func thresholdText(m flaggerv1.CanaryMetric) string {
+	unit := map[string]string{"request-success-rate": "%", "request-duration": "ms"}[m.Name]
 	if r := m.ThresholdRange; r != nil {
 		var parts []string
 		if r.Min != nil {
-			parts = append(parts, fmt.Sprintf("≥ %v", *r.Min))
+			parts = append(parts, fmt.Sprintf("≥ %v%s", *r.Min, unit))
 		}
 		if r.Max != nil {
-			parts = append(parts, fmt.Sprintf("≤ %v", *r.Max))
+			parts = append(parts, fmt.Sprintf("≤ %v%s", *r.Max, unit))
 		}
 		return strings.Join(parts, " and ")
 	}
 	if m.Name == "request-success-rate" {
 		return fmt.Sprintf("≥ %v%%", m.Threshold)
 	}
-	if m.Name == "request-duration" {
-		return fmt.Sprintf("≤ %vms", m.Threshold)
-	}
-	return fmt.Sprintf("≤ %v", m.Threshold)
+	return fmt.Sprintf("≤ %v%s", m.Threshold, unit)
 }
 
 // webhookResult is the last reported outcome of webhook w: its event (nil: none yet).

@@ -1,7 +1,8 @@
 // Command demo is `make demo`: Pennant releasing podinfo through a real proxy under real load, as
 // the seeds' tutorials show it. A good canary release through Traefik (weights stepping 10% → 50%,
-// promotion), a bad one rolled back on its 500s, and an A/B release by header on the Gateway API,
-// each with the share of requests each version really served. hack/demo.sh builds everything and runs
+// promotion), a bad one rolled back on its 500s, one driven from kubectl pennant (paused at 20%,
+// resumed, promoted) and an A/B release by header on the Gateway API, each with the share of
+// requests each version really served. hack/demo.sh builds everything and runs
 // it inside hack/netns.sh's network namespace, on a local control plane.
 package main
 
@@ -34,6 +35,7 @@ func main() {
 	fs.StringVar(&o.Pods, "pods", "bin/pods", "the pods binary (test/traffic/cmd/pods)")
 	fs.StringVar(&o.Traefik, "traefik", "", "the Traefik binary (hack/traefik.sh build)")
 	fs.StringVar(&o.Prometheus, "prometheus", "prometheus", "the Prometheus binary")
+	fs.StringVar(&plugin, "plugin", "bin/kubectl-pennant", "the kubectl-pennant binary")
 	_ = fs.Parse(os.Args[1:])
 	o.Logf = func(format string, args ...any) { say(format, args...) }
 
@@ -49,7 +51,11 @@ func main() {
 	}
 }
 
-var started = time.Now()
+var (
+	started = time.Now()
+	// plugin is the kubectl-pennant binary.
+	plugin string
+)
 
 func say(format string, args ...any) {
 	fmt.Printf("\n\033[1m[demo %ds] %s\033[0m\n", int(time.Since(started).Seconds()), fmt.Sprintf(format, args...))
@@ -84,6 +90,11 @@ func run(ctx context.Context, o harness.Options) error {
 		c := &d.Spec.Template.Spec.Containers[0]
 		c.Env = append(c.Env, corev1.EnvVar{Name: "ERROR_RATE", Value: "0.3"})
 	}}); err != nil {
+		return err
+	}
+
+	say("A release driven from kubectl pennant: podinfo 6.0.3, paused at 20%%, resumed, then promoted")
+	if err := pluginRelease(ctx, app, plugin, o.Kubeconfig); err != nil {
 		return err
 	}
 
