@@ -578,6 +578,46 @@ type CanaryMetric struct {
 	// +kubebuilder:validation:Enum=fail;skip;wait
 	// +optional
 	NoDataPolicy NoDataPolicy `json:"noDataPolicy,omitempty"`
+	// Judge compares the canary with the primary instead of checking the
+	// metric against an absolute threshold (Pennant). Each step reads the
+	// requests and the failed requests of both versions since the step before
+	// and an anytime-valid sequential test decides: fail (roll back at once),
+	// pass, continue, or hold when the primary degrades too. The metric's
+	// threshold or thresholdRange then says when a version is unhealthy (the
+	// hold), not when the canary fails. Only request-success-rate can be
+	// judged for now.
+	// +optional
+	Judge *CanaryMetricJudge `json:"judge,omitempty"`
+}
+
+// CanaryMetricJudge are the parameters of the comparative judge of a metric.
+type CanaryMetricJudge struct {
+	// Tolerance is the increase of the canary's error rate over the primary's
+	// that is tolerated, in percentage points (1: the canary may fail 1 % more
+	// of its requests than the primary).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Tolerance float64 `json:"tolerance,omitempty"`
+	// RelativeTolerance is the increase tolerated relative to the primary's
+	// error rate, in percent (50: 1.5 times the primary's); it adds to
+	// tolerance. One of the two must be set.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RelativeTolerance float64 `json:"relativeTolerance,omitempty"`
+	// FalseRollbackRate is the probability, over the whole analysis and
+	// however often it looks, of rolling back a canary that is within the
+	// tolerance, in percent. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:ExclusiveMinimum=true
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=50
+	FalseRollbackRate float64 `json:"falseRollbackRate,omitempty"`
+	// MinSample is the number of canary requests before the judge can pass
+	// the canary. Defaults to 0.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MinSample int64 `json:"minSample,omitempty"`
 }
 
 // NoDataPolicy is how a metric check treats a query without values.

@@ -178,7 +178,7 @@ const (
 )
 
 // CanaryCheckOutcome is the result of one check.
-// +kubebuilder:validation:Enum=Passed;Failed;NoData
+// +kubebuilder:validation:Enum=Passed;Failed;NoData;Held
 type CanaryCheckOutcome string
 
 const (
@@ -189,6 +189,8 @@ const (
 	// CheckNoData: the metric's query returned no value, and its noDataPolicy skipped the
 	// metric or held the analysis.
 	CheckNoData CanaryCheckOutcome = "NoData"
+	// CheckHeld: the comparative judge held the release, the primary degrading as well.
+	CheckHeld CanaryCheckOutcome = "Held"
 )
 
 // CanaryCheckResult is the last result of one metric or rollout webhook of the analysis.
@@ -197,7 +199,7 @@ type CanaryCheckResult struct {
 	Kind CanaryCheckKind `json:"kind"`
 	// Name is the metric's or the webhook's name in the analysis.
 	Name string `json:"name"`
-	// Result is Passed, Failed or NoData.
+	// Result is Passed, Failed, NoData or Held.
 	Result CanaryCheckOutcome `json:"result"`
 	// Value is the metric's value as its check compared it with the
 	// threshold: a percentage for request-success-rate ("99.87%"), a
@@ -210,6 +212,24 @@ type CanaryCheckResult struct {
 	Message string `json:"message,omitempty"`
 	// Time is when the analysis step that ran the check happened.
 	Time metav1.Time `json:"time"`
+	// Counts are the requests and failed requests of both versions in the
+	// current analysis, for a judged metric (analysis.metrics[].judge): the
+	// next step adds its own to them.
+	// +optional
+	Counts *CanaryCheckCounts `json:"counts,omitempty"`
+}
+
+// CanaryCheckCounts are the requests and failed requests of the canary and the
+// primary, summed over the steps of an analysis.
+type CanaryCheckCounts struct {
+	// CanaryRequests is the number of requests the canary served.
+	CanaryRequests float64 `json:"canaryRequests"`
+	// CanaryErrors is the number of them that failed.
+	CanaryErrors float64 `json:"canaryErrors"`
+	// PrimaryRequests is the number of requests the primary served.
+	PrimaryRequests float64 `json:"primaryRequests"`
+	// PrimaryErrors is the number of them that failed.
+	PrimaryErrors float64 `json:"primaryErrors"`
 }
 
 // CanaryCondition is a status condition of a canary: the Kubernetes

@@ -64,6 +64,8 @@ type Analyzer struct {
 	// then only toward the vendor's API (metrics.Options.AllowAmbientCredentials). False: such a
 	// template's check fails and nothing is sent.
 	AllowAmbientCredentials bool
+	// Now is the clock of the judged metrics' windows; nil means time.Now.
+	Now func() time.Time
 	// Kube is the client of the keptn provider, which reads KeptnMetrics and creates, reads and
 	// deletes Analyses (metrics.Options.Kube; in production the manager's cached client). Nil: a
 	// keptn template's check fails.
@@ -133,6 +135,13 @@ func (r *run) result(metric string, err error) flaggerv1.CanaryCheckResult {
 		res.Result, res.Message = flaggerv1.CheckFailed, err.Error()
 	case !read:
 		res.Result, res.Message = flaggerv1.CheckNoData, "no value: skipped (noDataPolicy skip)"
+	}
+	if j, ok := r.judged[metric]; ok {
+		counts := j.counts
+		res.Counts, res.Message = &counts, j.explanation
+		if res.Result == flaggerv1.CheckNoData {
+			res.Result = flaggerv1.CheckHeld
+		}
 	}
 	return res
 }
@@ -215,6 +224,8 @@ type run struct {
 	revision string
 	// values are the values read, by metric name, as their checks compare them.
 	values map[string]string
+	// judged are the results of the judged metrics, by name.
+	judged map[string]judgedResult
 }
 
 func (a *Analyzer) newRun(cd *flaggerv1.Canary) *run {
@@ -222,7 +233,7 @@ func (a *Analyzer) newRun(cd *flaggerv1.Canary) *run {
 	if cd.Spec.MetricsServer != "" {
 		server = cd.Spec.MetricsServer
 	}
-	return &run{a: a, cd: cd, server: server, provider: a.metricsProvider(cd), values: map[string]string{}}
+	return &run{a: a, cd: cd, server: server, provider: a.metricsProvider(cd), values: map[string]string{}, judged: map[string]judgedResult{}}
 }
 
 // metricsProvider is the provider whose builtin queries apply, chosen as Flagger chooses it:
@@ -262,6 +273,8 @@ func (r *run) prometheus() (metrics.Provider, error) {
 // check runs one metric. A templateRef wins over a query, and both over a builtin name.
 func (r *run) check(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	switch {
+	case m.Judge != nil:
+		return r.checkJudged(ctx, m)
 	case m.TemplateRef != nil:
 		return r.checkTemplate(ctx, m)
 	case m.Query != "":

@@ -88,3 +88,36 @@ func TestLastChecksRecordEachStep(t *testing.T) {
 		},
 	})
 }
+
+// The comparative judge's fail rolls back at once: its false-rollback rate already bounds the
+// error, so the failed checks threshold is not waited for. Its hold counts no failure.
+func TestJudgedVerdicts(t *testing.T) {
+	worse := "Halt podinfo.test advancement canary error rate 5% vs primary 0.5%, +4.5 pp [2.05, 7.65], exceeds +1 pp: fail"
+	shared := "Halt podinfo.test advancement canary error rate 12% vs primary 12%, +0 pp [-5.17, 5.87], the primary degrades too (a shared cause): hold"
+	progressing := newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0)))
+	runCases(t, []tcase{
+		{
+			name:   "fail: rollback on the first failed check",
+			canary: progressing,
+			checks: fakeChecks{analyze: func(int) error { return &RollbackError{Message: worse} }},
+			phase:  flaggerv1.CanaryPhaseFailed, failedChecks: 1,
+			actions: concat([]string{
+				"Warning: " + worse,
+				"Warning: Rolling back podinfo.test canary judged worse than the primary",
+				"Alert error: Canary judged worse than the primary",
+			}, rollbackActions()),
+			calls:   []string{"analyze"},
+			ticked:  true,
+			outcome: OutcomeFailed,
+		},
+		{
+			name:   "hold: the weight stays, no failed check",
+			canary: progressing,
+			checks: fakeChecks{analyze: func(int) error { return &HoldError{Message: shared} }},
+			phase:  flaggerv1.CanaryPhaseProgressing, weight: 10,
+			actions: []string{"Warning: " + shared},
+			calls:   []string{"analyze"},
+			ticked:  true, requeue: interval,
+		},
+	})
+}

@@ -54,6 +54,8 @@ type machine struct {
 	pending bool
 	// held is set when the analysis waits for data without counting a failure.
 	held bool
+	// judgedWorse is set when the comparative judge found the canary worse than the primary.
+	judgedWorse bool
 	// preRolloutPass holds the actions up to a pass of pre-rollout webhooks called in this decision.
 	preRolloutPass []Action
 }
@@ -320,6 +322,12 @@ func (m *machine) progress() {
 			return
 		}
 		m.d.Status.FailedChecks++
+		if m.judgedWorse {
+			m.warn("Rolling back %s canary judged worse than the primary", m.cd.Key())
+			m.alert(flaggerv1.SeverityError, "Canary judged worse than the primary")
+			m.rollback()
+			return
+		}
 		m.thresholdReached()
 		return
 	}
@@ -356,6 +364,7 @@ func (m *machine) checksPassed() bool {
 		m.recordChecks(results)
 	}
 	var hold *HoldError
+	var worse *RollbackError
 	switch {
 	case err == nil:
 		return true
@@ -364,6 +373,9 @@ func (m *machine) checksPassed() bool {
 	case errors.As(err, &hold):
 		m.held = true
 		m.warn("%s", hold.Message)
+	case errors.As(err, &worse):
+		m.judgedWorse = true
+		m.warn("%s", worse.Message)
 	default:
 		m.warn("%s", err.Error())
 	}

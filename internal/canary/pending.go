@@ -15,6 +15,12 @@ type HoldError struct{ Message string }
 
 func (e *HoldError) Error() string { return e.Message }
 
+// RollbackError is a failed check that rolls the release back at once, without waiting for the
+// failed checks threshold: the comparative judge's fail, already at its false-rollback rate.
+type RollbackError struct{ Message string }
+
+func (e *RollbackError) Error() string { return e.Message }
+
 // pendingRetry is the fallback recheck while a check runs; its completion normally wakes the canary first.
 const pendingRetry = 5 * time.Second
 

@@ -200,11 +200,11 @@ func lastCheck(cd *flaggerv1.Canary, kind flaggerv1.CanaryCheckKind, name string
 // checkText says how a check went and when: "passed 20s ago", "failed 20s ago: <why>".
 func (e *Env) checkText(c *flaggerv1.CanaryCheckResult) string {
 	verdict := map[flaggerv1.CanaryCheckOutcome]string{
-		flaggerv1.CheckPassed: "passed", flaggerv1.CheckFailed: "failed", flaggerv1.CheckNoData: "no data",
+		flaggerv1.CheckPassed: "passed", flaggerv1.CheckFailed: "failed", flaggerv1.CheckNoData: "no data", flaggerv1.CheckHeld: "held",
 	}[c.Result]
 	text := fmt.Sprintf("%s %s ago", verdict, e.Age(c.Time.Time))
 	// A failed metric's value says it all; the message is for what has no value.
-	if c.Message != "" && (c.Value == "" || c.Result != flaggerv1.CheckFailed) {
+	if c.Message != "" && (c.Value == "" || c.Result != flaggerv1.CheckFailed || c.Counts != nil) {
 		text += ": " + oneLine(c.Message)
 	}
 	return text

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/analysis"
 	"github.com/pennant/pennant/internal/canary"
 )
 
@@ -40,6 +41,9 @@ func validate(cd *flaggerv1.Canary, provider string, noCrossNamespaceRefs bool) 
 		return err
 	}
 	if err := durations(a); err != nil {
+		return err
+	}
+	if err := judges(a, provider); err != nil {
 		return err
 	}
 	if cd.Spec.AutoscalerRef != nil && cd.Spec.TargetRef.Kind == "Service" {
@@ -94,6 +98,24 @@ func durations(a *flaggerv1.CanaryAnalysis) error {
 	for i, w := range a.Webhooks {
 		if err := check(fmt.Sprintf("analysis.webhooks[%d].timeout", i), w.Timeout); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// judges refuses a comparative judge that cannot work: a metric other than request-success-rate,
+// settings out of range, or a provider whose metrics do not tell the versions apart.
+func judges(a *flaggerv1.CanaryAnalysis, provider string) error {
+	for i, m := range a.Metrics {
+		if m.Judge == nil {
+			continue
+		}
+		field := fmt.Sprintf("analysis.metrics[%d].judge", i)
+		if _, err := analysis.JudgeSettings(m); err != nil {
+			return fmt.Errorf("%s: %v", field, err)
+		}
+		if why := analysis.JudgeSupported(provider); why != "" {
+			return fmt.Errorf("%s: %s", field, why)
 		}
 	}
 	return nil

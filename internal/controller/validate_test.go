@@ -180,3 +180,28 @@ func TestValidateNeverAdvancingUsesTheDefaultProvider(t *testing.T) {
 		t.Errorf("no provider, -mesh-provider=kubernetes: refused: %v", err)
 	}
 }
+
+func TestValidateRefusesAJudgeThatCannotWork(t *testing.T) {
+	judged := func(provider string, m flaggerv1.CanaryMetric) *flaggerv1.Canary {
+		cd := refCanary("")
+		cd.Spec.Provider = provider
+		cd.Spec.Analysis.StepWeight = 10
+		cd.Spec.Analysis.Metrics = []flaggerv1.CanaryMetric{m}
+		return cd
+	}
+	rate := func(j flaggerv1.CanaryMetricJudge) flaggerv1.CanaryMetric {
+		return flaggerv1.CanaryMetric{Name: "request-success-rate", Judge: &j}
+	}
+	for want, cd := range map[string]*flaggerv1.Canary{
+		"analysis.metrics[0].judge: no tolerance":                               judged("istio", rate(flaggerv1.CanaryMetricJudge{})),
+		"analysis.metrics[0].judge: only request-success-rate can be judged":    judged("istio", flaggerv1.CanaryMetric{Name: "request-duration", Judge: &flaggerv1.CanaryMetricJudge{Tolerance: 1}}),
+		"analysis.metrics[0].judge: the skipper provider's metrics do not tell": judged("skipper", rate(flaggerv1.CanaryMetricJudge{Tolerance: 1})),
+	} {
+		if err := validate(cd, cd.Spec.Provider, false); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+	if err := validate(judged("istio", rate(flaggerv1.CanaryMetricJudge{Tolerance: 1})), "istio", false); err != nil {
+		t.Errorf("a judged success rate on Istio refused: %v", err)
+	}
+}
