@@ -87,3 +87,16 @@ func TestLintExitCodes(t *testing.T) {
 		t.Errorf("wait without a name: exit %d, want 1", got)
 	}
 }
+
+// simulate succeeds on a good release and fails on a rolled back one, printing the timeline.
+func TestSimulateExitCodes(t *testing.T) {
+	for scenario, wantErr := range map[string]bool{"healthy": false, "errors": true} {
+		streams, out := testStreams()
+		root := newRootCommand(streams)
+		root.SetArgs([]string{"simulate", "-f", "../../examples/simulate/podinfo.yaml", "--scenario", "../../examples/simulate/" + scenario + ".yaml"})
+		err := root.ExecuteContext(context.Background())
+		if (err != nil) != wantErr || !strings.Contains(out.String(), "outcome: ") {
+			t.Errorf("%s: error %v, output:\n%s", scenario, err, out.String())
+		}
+	}
+}

@@ -200,3 +200,7 @@ func (q builtinQueries) durationOf(value float64) time.Duration {
 	}
 	return time.Duration(int64(value)) * time.Millisecond
 }
+
+// DurationInSeconds tells whether a provider's builtin request-duration query yields seconds
+// (else milliseconds).
+func DurationInSeconds(provider string) bool { return queriesFor(provider).durationInSeconds }
