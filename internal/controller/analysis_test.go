@@ -224,3 +224,40 @@ func TestPreRolloutFailureCountsAFailedCheck(t *testing.T) {
 		t.Errorf("pre-rollout payloads %+v, want phase Progressing", p)
 	}
 }
+
+// A judged success rate: the canary fails 5 % of its requests, the primary 0.5 %. The judge rolls
+// the release back on its first step, without waiting for the failed checks threshold, and the
+// status keeps the counts it judged.
+func TestJudgedCanaryWorseThanThePrimaryRollsBackAtOnce(t *testing.T) {
+	f := newFixture(t)
+	prom := newPromAPI(t, 100)
+	pods := func(target string) string { return `kubernetes_pod_name=~"` + target + `-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"` }
+	for query, count := range map[string]float64{
+		pods("podinfo") + `, status!~"5.*"`:         570,
+		pods("podinfo") + ` }`:                      600,
+		pods("podinfo-primary") + `, status!~"5.*"`: 5373,
+		pods("podinfo-primary") + ` }`:              5400,
+	} {
+		prom.answers.Store(query, count)
+	}
+	cd := analysedCanary(prom, 5, 5)
+	cd.Spec.Analysis.Metrics[0].Judge = &flaggerv1.CanaryMetricJudge{Tolerance: 1}
+	f.create(podinfoDeployment("podinfo", 1), cd)
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
+
+	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1")
+	f.waitPhase("podinfo", flaggerv1.CanaryPhaseFailed, phaseTimeout)
+	f.waitEvent("Warning Rolling back "+f.key("podinfo")+" canary judged worse than the primary", 5*time.Second)
+	got := f.canary("podinfo").Status
+	if got.FailedChecks != 1 {
+		t.Errorf("failedChecks = %d, want the one judged step", got.FailedChecks)
+	}
+	if len(got.LastChecks) != 1 || got.LastChecks[0].Counts == nil {
+		t.Fatalf("lastChecks %+v, want the judged counts", got.LastChecks)
+	}
+	c := got.LastChecks[0]
+	if *c.Counts != (flaggerv1.CanaryCheckCounts{CanaryRequests: 600, CanaryErrors: 30, PrimaryRequests: 5400, PrimaryErrors: 27}) ||
+		c.Result != flaggerv1.CheckFailed || !strings.Contains(c.Message, "canary error rate 5% vs primary 0.5%") {
+		t.Errorf("lastChecks[0] = %+v, counts %+v", c, *c.Counts)
+	}
+}
