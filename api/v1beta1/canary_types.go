@@ -584,17 +584,19 @@ type CanaryMetric struct {
 	// and an anytime-valid sequential test decides: fail (roll back at once),
 	// pass, continue, or hold when the primary degrades too. The metric's
 	// threshold or thresholdRange then says when a version is unhealthy (the
-	// hold), not when the canary fails. Only request-success-rate can be
-	// judged for now.
+	// hold), not when the canary fails. request-success-rate compares the
+	// error rates; request-duration compares the shares of requests slower
+	// than its maximum (which must be a bucket bound of the provider's
+	// histogram), and a version with more than 1 % of them is unhealthy.
 	// +optional
 	Judge *CanaryMetricJudge `json:"judge,omitempty"`
 }
 
 // CanaryMetricJudge are the parameters of the comparative judge of a metric.
 type CanaryMetricJudge struct {
-	// Tolerance is the increase of the canary's error rate over the primary's
-	// that is tolerated, in percentage points (1: the canary may fail 1 % more
-	// of its requests than the primary).
+	// Tolerance is the increase of the canary's error rate (or share of slow
+	// requests) over the primary's that is tolerated, in percentage points (1:
+	// the canary may fail 1 % more of its requests than the primary).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,12 +50,75 @@ func primaryQuery(query string, m Model) (string, Model) {
 	return query, m
 }
 
-// JudgeSupported says why a canary's provider cannot judge its request-success-rate ("" when it
-// can): the versions must be told apart by the builtin queries.
-func JudgeSupported(provider string) string {
+// bucketSelector finds the histogram selector of a duration query: the metric_bucket{...}.
+var bucketSelector = regexp.MustCompile(`([a-zA-Z_:][a-zA-Z0-9_:]*_bucket)\{(.*?)\}\[`)
+
+// latencyCounts are the count queries of the requests faster than boundMs and of all requests,
+// from a provider's histogram (its builtin duration query); ok is false for providers whose
+// duration is a mean without a histogram (NGINX, Skipper).
+func latencyCounts(q builtinQueries, boundMs float64) (countQueries, bool) {
+	if !strings.Contains(q.duration, "histogram_quantile") {
+		return countQueries{}, false
+	}
+	m := bucketSelector.FindStringSubmatch(q.duration)
+	if m == nil {
+		return countQueries{}, false
+	}
+	bound := boundMs
+	if q.durationInSeconds || strings.Contains(q.duration, "_seconds_bucket") {
+		bound = boundMs / 1000
+	}
+	// The histogram's own bound: exporters write 0.5 or 500, some 500.0.
+	// A regular expression inside a PromQL string: its backslashes are escaped once more.
+	le := strings.ReplaceAll(regexp.QuoteMeta(strconv.FormatFloat(bound, 'f', -1, 64)), `\`, `\\`)
+	labels := strings.TrimSuffix(strings.TrimSpace(m[2]), ",")
+	query := func(matcher string) string {
+		return fmt.Sprintf(" sum( increase( %s{ %s, %s }[{{ interval }}] ) )", m[1], labels, matcher)
+	}
+	return countQueries{ok: query(`le=~"` + le + `(\\.0+)?"`), all: query(`le="+Inf"`)}, true
+}
+
+// judgedCounts are the count queries of a judged metric for a provider, and what its bad requests
+// are called.
+func judgedCounts(m flaggerv1.CanaryMetric, provider string) (countQueries, string, error) {
 	q := queriesFor(provider)
-	if _, ok := successCounts(q); !ok || q.name == "knative" {
-		return fmt.Sprintf("the %s provider's metrics do not tell the primary from the canary", q.name)
+	if q.name == "knative" || q.skipperNames {
+		return countQueries{}, "", fmt.Errorf("the %s provider's metrics do not tell the primary from the canary", q.name)
+	}
+	switch m.Name {
+	case RequestSuccessRate:
+		cq, ok := successCounts(q)
+		if !ok {
+			return cq, "", fmt.Errorf("the %s provider's metrics do not tell the primary from the canary", q.name)
+		}
+		return cq, "error rate", nil
+	case RequestDuration:
+		bound := latencyBound(m)
+		cq, ok := latencyCounts(q, bound)
+		if !ok {
+			return cq, "", fmt.Errorf("the %s provider's request duration is a mean, not a histogram", q.name)
+		}
+		return cq, fmt.Sprintf("share slower than %vms", bound), nil
+	}
+	return countQueries{}, "", fmt.Errorf("only %s and %s can be judged, not %s", RequestSuccessRate, RequestDuration, m.Name)
+}
+
+// latencyBound is a judged request-duration's bound in milliseconds: its maximum.
+func latencyBound(m flaggerv1.CanaryMetric) float64 {
+	if r := m.ThresholdRange; r != nil {
+		if r.Max != nil {
+			return *r.Max
+		}
+		return 0
+	}
+	return m.Threshold
+}
+
+// JudgeSupported says why a canary's provider cannot judge metric m ("" when it can): the
+// versions must be told apart by the builtin queries.
+func JudgeSupported(m flaggerv1.CanaryMetric, provider string) string {
+	if _, _, err := judgedCounts(m, provider); err != nil {
+		return err.Error()
 	}
 	return ""
 }
@@ -65,15 +130,23 @@ func JudgeSettings(m flaggerv1.CanaryMetric) (judge.Settings, error) {
 		Tolerance: j.Tolerance / 100, RelativeTolerance: j.RelativeTolerance / 100,
 		Alpha: j.FalseRollbackRate / 100, MinSample: float64(j.MinSample),
 	}
-	// The metric's own threshold says when a version is unhealthy: a success rate below it.
-	switch {
-	case m.ThresholdRange != nil && m.ThresholdRange.Min != nil:
-		s.Healthy = 1 - *m.ThresholdRange.Min/100
-	case m.ThresholdRange == nil && m.Threshold > 0:
-		s.Healthy = 1 - m.Threshold/100
-	}
-	if m.Name != RequestSuccessRate {
-		return s, fmt.Errorf("only %s can be judged, not %s", RequestSuccessRate, m.Name)
+	switch m.Name {
+	case RequestSuccessRate:
+		// The metric's own threshold says when a version is unhealthy: a success rate below it.
+		switch {
+		case m.ThresholdRange != nil && m.ThresholdRange.Min != nil:
+			s.Healthy = 1 - *m.ThresholdRange.Min/100
+		case m.ThresholdRange == nil && m.Threshold > 0:
+			s.Healthy = 1 - m.Threshold/100
+		}
+	case RequestDuration:
+		// The bound is the p99 the threshold asks for: more than 1 % slower is unhealthy.
+		if latencyBound(m) <= 0 {
+			return s, fmt.Errorf("a judged %s needs a maximum (threshold or thresholdRange.max, in ms): the bound of the slow requests", m.Name)
+		}
+		s.Healthy = 0.01
+	default:
+		return s, fmt.Errorf("only %s and %s can be judged, not %s", RequestSuccessRate, RequestDuration, m.Name)
 	}
 	if m.TemplateRef != nil || m.Query != "" {
 		return s, fmt.Errorf("a judged %s uses the builtin queries: it takes no templateRef or query", m.Name)
@@ -88,10 +161,10 @@ func (r *run) checkJudged(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	if err != nil {
 		return fmt.Errorf("Metric %s judge error: %v", m.Name, err)
 	}
-	if why := JudgeSupported(r.provider); why != "" {
-		return fmt.Errorf("Metric %s judge error: %s", m.Name, why)
+	cq, what, err := judgedCounts(m, r.provider)
+	if err != nil {
+		return fmt.Errorf("Metric %s judge error: %v", m.Name, err)
 	}
-	cq, _ := successCounts(queriesFor(r.provider))
 	model, err := r.model(ctx, m)
 	if err != nil {
 		return err
@@ -114,16 +187,21 @@ func (r *run) checkJudged(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	total.PrimaryErrors += primaryCounts.Bad
 	v := judge.Judge(judge.Counts{Total: total.CanaryRequests, Bad: total.CanaryErrors},
 		judge.Counts{Total: total.PrimaryRequests, Bad: total.PrimaryErrors}, primaryCounts, settings)
-	r.judged[m.Name] = judgedResult{counts: total, explanation: v.Explain("error rate")}
-	r.observe(m.Name, 100*(1-v.Canary.Rate()), fmt.Sprintf("%.2f%% vs %.2f%%", 100*(1-v.Canary.Rate()), 100*(1-v.Primary.Rate())))
-	msg := fmt.Sprintf("Halt %s advancement %s", r.cd.Key(), v.Explain("error rate"))
+	r.judged[m.Name] = judgedResult{counts: total, explanation: v.Explain(what)}
+	if m.Name == RequestSuccessRate {
+		r.observe(m.Name, 100*(1-v.Canary.Rate()), fmt.Sprintf("%.2f%% vs %.2f%%", 100*(1-v.Canary.Rate()), 100*(1-v.Primary.Rate())))
+	} else {
+		// Not a duration: the share of slow requests is for the status, not the duration gauge.
+		r.values[m.Name] = fmt.Sprintf("%.2f%% vs %.2f%% slow", 100*v.Canary.Rate(), 100*v.Primary.Rate())
+	}
+	msg := fmt.Sprintf("Halt %s advancement %s", r.cd.Key(), v.Explain(what))
 	switch v.Decision {
 	case judge.Fail:
 		return &canary.RollbackError{Message: msg}
 	case judge.Hold:
 		return &canary.HoldError{Message: msg}
 	}
-	log.FromContext(ctx).Info("metric judged", "canary", r.cd.Key(), "metric", m.Name, "verdict", v.Explain("error rate"))
+	log.FromContext(ctx).Info("metric judged", "canary", r.cd.Key(), "metric", m.Name, "verdict", v.Explain(what))
 	return nil
 }
 

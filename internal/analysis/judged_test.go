@@ -201,7 +201,8 @@ func TestJudgeSettingsThatCannotWork(t *testing.T) {
 		return m
 	}
 	for want, m := range map[string]flaggerv1.CanaryMetric{
-		"only request-success-rate can be judged":      judged(func(m *flaggerv1.CanaryMetric) { m.Name = RequestDuration }),
+		"only request-success-rate and request-duration can be judged": judged(func(m *flaggerv1.CanaryMetric) { m.Name = "error-rate" }),
+		"needs a maximum":                              judged(func(m *flaggerv1.CanaryMetric) { m.Name = RequestDuration }),
 		"takes no templateRef or query":                judged(func(m *flaggerv1.CanaryMetric) { m.Query = "up" }),
 		"no tolerance":                                 judged(func(m *flaggerv1.CanaryMetric) { m.Judge.Tolerance = 0 }),
 		"false-rollback rate 60% is not within 0..50%": judged(func(m *flaggerv1.CanaryMetric) { m.Judge.FalseRollbackRate = 60 }),
@@ -210,15 +211,20 @@ func TestJudgeSettingsThatCannotWork(t *testing.T) {
 			t.Errorf("%+v: error %v, want %q", m.Judge, err, want)
 		}
 	}
+	rate := flaggerv1.CanaryMetric{Name: RequestSuccessRate}
+	latency := flaggerv1.CanaryMetric{Name: RequestDuration, Threshold: 500}
 	for _, p := range []string{"skipper", "knative"} {
-		if why := JudgeSupported(p); why == "" {
+		if why := JudgeSupported(rate, p); why == "" {
 			t.Errorf("provider %s: judge supported", p)
 		}
 	}
 	for _, p := range []string{"istio", "linkerd", "appmesh", "contour", "gloo", "nginx", "kubernetes", "gatewayapi:v1", "traefik", "osm", "kuma", "apisix"} {
-		if why := JudgeSupported(p); why != "" {
+		if why := JudgeSupported(rate, p); why != "" {
 			t.Errorf("provider %s: %s", p, why)
 		}
+	}
+	if why := JudgeSupported(latency, "nginx"); !strings.Contains(why, "a mean, not a histogram") {
+		t.Errorf("nginx's latency: %q", why)
 	}
 }
 
@@ -252,6 +258,32 @@ func TestJudgeCountQueriesPerProvider(t *testing.T) {
 			}
 			if strings.Contains(c, "* 100") {
 				t.Errorf("%s: count query %q keeps the percentage", provider, c)
+			}
+		}
+	}
+}
+
+// A judged request-duration counts the requests faster than its bound in each version's histogram:
+// the bucket of the bound in the provider's unit, and the +Inf bucket.
+func TestJudgeLatencyCountQueries(t *testing.T) {
+	m := Model{Name: "podinfo", Namespace: "test", Target: "podinfo", Service: "podinfo", Interval: "60s"}
+	for provider, want := range map[string][2]string{
+		"istio": {`sum( increase( istio_request_duration_milliseconds_bucket{ reporter="destination", destination_workload_namespace="test", destination_workload=~"podinfo", le=~"500(\\.0+)?" }[60s] ) )`,
+			`sum( increase( istio_request_duration_milliseconds_bucket{ reporter="destination", destination_workload_namespace="test", destination_workload=~"podinfo", le="+Inf" }[60s] ) )`},
+		"traefik": {`sum( increase( traefik_service_request_duration_seconds_bucket{ service=~"test-podinfo-canary-[0-9a-zA-Z-]+@kubernetescrd", le=~"0\\.5(\\.0+)?" }[60s] ) )`,
+			`sum( increase( traefik_service_request_duration_seconds_bucket{ service=~"test-podinfo-canary-[0-9a-zA-Z-]+@kubernetescrd", le="+Inf" }[60s] ) )`},
+	} {
+		cq, _, err := judgedCounts(flaggerv1.CanaryMetric{Name: RequestDuration, ThresholdRange: &flaggerv1.CanaryThresholdRange{Max: f(500)}}, provider)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, q := range []string{cq.ok, cq.all} {
+			got, err := Render(provider, q, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(got) != want[i] {
+				t.Errorf("%s:\n got  %s\n want %s", provider, strings.TrimSpace(got), want[i])
 			}
 		}
 	}

@@ -103,7 +103,7 @@ func durations(a *flaggerv1.CanaryAnalysis) error {
 	return nil
 }
 
-// judges refuses a comparative judge that cannot work: a metric other than request-success-rate,
+// judges refuses a comparative judge that cannot work: a metric other than the builtin ones,
 // settings out of range, or a provider whose metrics do not tell the versions apart.
 func judges(a *flaggerv1.CanaryAnalysis, provider string) error {
 	for i, m := range a.Metrics {
@@ -114,7 +114,7 @@ func judges(a *flaggerv1.CanaryAnalysis, provider string) error {
 		if _, err := analysis.JudgeSettings(m); err != nil {
 			return fmt.Errorf("%s: %v", field, err)
 		}
-		if why := analysis.JudgeSupported(provider); why != "" {
+		if why := analysis.JudgeSupported(m, provider); why != "" {
 			return fmt.Errorf("%s: %s", field, why)
 		}
 	}

@@ -193,9 +193,11 @@ func TestValidateRefusesAJudgeThatCannotWork(t *testing.T) {
 		return flaggerv1.CanaryMetric{Name: "request-success-rate", Judge: &j}
 	}
 	for want, cd := range map[string]*flaggerv1.Canary{
-		"analysis.metrics[0].judge: no tolerance":                               judged("istio", rate(flaggerv1.CanaryMetricJudge{})),
-		"analysis.metrics[0].judge: only request-success-rate can be judged":    judged("istio", flaggerv1.CanaryMetric{Name: "request-duration", Judge: &flaggerv1.CanaryMetricJudge{Tolerance: 1}}),
-		"analysis.metrics[0].judge: the skipper provider's metrics do not tell": judged("skipper", rate(flaggerv1.CanaryMetricJudge{Tolerance: 1})),
+		"analysis.metrics[0].judge: no tolerance":                                    judged("istio", rate(flaggerv1.CanaryMetricJudge{})),
+		"analysis.metrics[0].judge: a judged request-duration needs a maximum":       judged("istio", flaggerv1.CanaryMetric{Name: "request-duration", Judge: &flaggerv1.CanaryMetricJudge{Tolerance: 1}}),
+		"analysis.metrics[0].judge: only request-success-rate and request-duration":  judged("istio", flaggerv1.CanaryMetric{Name: "error-rate", Query: "up", Judge: &flaggerv1.CanaryMetricJudge{Tolerance: 1}}),
+		"analysis.metrics[0].judge: the nginx provider's request duration is a mean": judged("nginx", flaggerv1.CanaryMetric{Name: "request-duration", Threshold: 500, Judge: &flaggerv1.CanaryMetricJudge{Tolerance: 1}}),
+		"analysis.metrics[0].judge: the skipper provider's metrics do not tell":      judged("skipper", rate(flaggerv1.CanaryMetricJudge{Tolerance: 1})),
 	} {
 		if err := validate(cd, cd.Spec.Provider, false); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want %q", err, want)

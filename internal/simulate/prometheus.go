@@ -3,7 +3,9 @@ package simulate
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,12 @@ func (p prometheus) RunQuery(_ context.Context, query string) (float64, error) {
 	primary := p.w.selectsPrimary(query)
 	requests, failed := p.w.traffic(primary, span)
 	switch {
+	case strings.Contains(query, "increase(") && strings.Contains(query, `le=~"`):
+		bound, err := bucketBound(query)
+		if err != nil {
+			return 0, err
+		}
+		return requests * (1 - p.w.slowShare(primary, bound)), nil
 	case strings.Contains(query, "increase("):
 		if strings.Contains(query, `!~"5`) || strings.Contains(query, `!="failure"`) {
 			return requests - failed, nil
@@ -56,6 +64,38 @@ func (p prometheus) RunQuery(_ context.Context, query string) (float64, error) {
 	default:
 		return 100 * (requests - failed) / requests, nil
 	}
+}
+
+var bucketLe = regexp.MustCompile(`le=~"([0-9\\.]+)`)
+
+// bucketBound is the latency bound of a bucket count query.
+func bucketBound(query string) (time.Duration, error) {
+	m := bucketLe.FindStringSubmatch(query)
+	if m == nil {
+		return 0, fmt.Errorf("simulate: no bucket bound in %q", query)
+	}
+	v, err := strconv.ParseFloat(strings.ReplaceAll(m[1], `\`, ""), 64)
+	if err != nil {
+		return 0, fmt.Errorf("simulate: bucket bound %q: %v", m[1], err)
+	}
+	unit := time.Millisecond
+	if strings.Contains(query, "_seconds_bucket") {
+		unit = time.Second
+	}
+	return time.Duration(v * float64(unit)), nil
+}
+
+// slowShare is the share of a version's requests slower than bound: its latencies are taken as
+// exponentially distributed with the scenario's p99, so P(latency > b) = 0.01^(b/p99).
+func (w *world) slowShare(primary bool, bound time.Duration) float64 {
+	p99 := w.scenario.Canary.Latency.Duration
+	if primary {
+		p99 = w.scenario.Primary.Latency.Duration
+	}
+	if p99 <= 0 {
+		return 0
+	}
+	return math.Pow(0.01, float64(bound)/float64(p99))
 }
 
 // selectsPrimary tells whether a query selects the primary: its workload, its Service, upstream
