@@ -60,15 +60,15 @@ func TestJudgeDecisions(t *testing.T) {
 		explain         string
 	}{
 		{"clearly worse", Counts{Total: 3000, Bad: 87}, Counts{Total: 27000, Bad: 108}, Fail,
-			"canary error rate 2.9% vs primary 0.4%, +2.5 pp [1.25, 4.04], exceeds +1 pp: fail"},
+			"canary error rate 2.9% vs primary 0.4%, +2.5 pp [1.29, 3.97], exceeds +1 pp: fail"},
 		{"as good, enough requests", Counts{Total: 6000, Bad: 24}, Counts{Total: 54000, Bad: 216}, Pass,
-			"canary error rate 0.4% vs primary 0.4%, +0 pp [-0.37, 0.52], within +1 pp: pass"},
+			"canary error rate 0.4% vs primary 0.4%, +0 pp [-0.38, 0.54], within +1 pp: pass"},
 		{"as good, too few requests", Counts{Total: 50, Bad: 0}, Counts{Total: 450, Bad: 2}, Continue,
-			"canary error rate 0% vs primary 0.44%, -0.44 pp [-2.7, 11.18], tolerance +1 pp, 50 canary requests: continue"},
+			"canary error rate 0% vs primary 0.44%, -0.44 pp [-2.79, 11.77], tolerance +1 pp, 50 canary requests: continue"},
 		{"both degrade together", Counts{Total: 3000, Bad: 360}, Counts{Total: 27000, Bad: 3240}, Hold,
-			"canary error rate 12% vs primary 12%, +0 pp [-3.43, 3.72], the primary degrades too (a shared cause): hold"},
+			"canary error rate 12% vs primary 12%, +0 pp [-3.86, 4.24], the primary degrades too (a shared cause): hold"},
 		{"worse even while the primary degrades", Counts{Total: 3000, Bad: 900}, Counts{Total: 27000, Bad: 3240}, Fail,
-			"canary error rate 30% vs primary 12%, +18 pp [12.7, 23.52], exceeds +1 pp: fail"},
+			"canary error rate 30% vs primary 12%, +18 pp [10.8, 25.67], exceeds +1 pp: fail"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := Judge(tc.canary, tc.primary, tc.primary, s)

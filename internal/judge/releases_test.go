@@ -262,8 +262,8 @@ func TestJudgeAgainstThresholdsOnSimulatedReleases(t *testing.T) {
 			if j.rolledBack < 0.99 {
 				t.Errorf("%s: the judge caught %.1f %%", sc.name, 100*j.rolledBack)
 			}
-			// The target is half of Flagger's intervals; the union of two confidence
-			// sequences reaches 0.51 of them (see the README's benchmark).
+			// make bench's 10,000 releases give half of Flagger's intervals (2.49 of 5.02);
+			// 1,000 releases are held to a little more, so that the test does not ride the seed.
 			if j.mean > 0.55*f.mean {
 				t.Errorf("%s: the judge took %.2f intervals, Flagger %.2f", sc.name, j.mean, f.mean)
 			}

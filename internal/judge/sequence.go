@@ -30,11 +30,12 @@ func (c Counts) Rate() float64 {
 }
 
 // prior is the beta mixing distribution of the martingale, Beta(priorA, priorB): its mass is on
-// small rates, where the bad rates of services live, so that the sequences are tight there; any
-// fixed prior keeps the guarantee.
+// the rates where services' error rates (and shares of slow requests) live, about 0.3 % to 6 %
+// (mean 2.4 %), so that the sequences are tight there. Any fixed prior keeps the guarantee; among
+// the few tried on make bench's releases this one decided fastest, by a few percent.
 const (
-	priorA = 0.5
-	priorB = 20.0
+	priorA = 2.0
+	priorB = 80.0
 )
 
 // Interval is a confidence interval of a rate.
