@@ -154,8 +154,10 @@ func JudgeSettings(m flaggerv1.CanaryMetric) (judge.Settings, error) {
 	return s, s.Validate()
 }
 
-// checkJudged judges a request-success-rate metric: the requests of both versions since the last
-// step, added to those of the earlier steps (status.lastChecks), compared by judge.Judge.
+// checkJudged judges a builtin metric: the requests (and the failed or slow ones) of both versions
+// since the last step, added to those of the earlier steps (status.lastChecks), compared by
+// judge.Judge. A step without canary requests is no data: the metric's noDataPolicy decides, as for
+// the thresholds, so that a canary is never promoted on requests nobody measured.
 func (r *run) checkJudged(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	settings, err := JudgeSettings(m)
 	if err != nil {
@@ -173,6 +175,10 @@ func (r *run) checkJudged(ctx context.Context, m flaggerv1.CanaryMetric) error {
 	canaryCounts, err := r.counts(ctx, cq, model)
 	if err != nil {
 		return err
+	}
+	if canaryCounts.Total <= 0 {
+		return r.noData(ctx, m, fmt.Sprintf("Halt advancement no values found for %s metric %s probably %s.%s is not receiving traffic",
+			r.provider, m.Name, r.cd.Spec.TargetRef.Name, r.cd.Namespace))
 	}
 	okQ, pm := primaryQuery(cq.ok, model)
 	allQ, _ := primaryQuery(cq.all, model)

@@ -288,3 +288,25 @@ func TestJudgeLatencyCountQueries(t *testing.T) {
 		}
 	}
 }
+
+// A step in which the canary served no request is no data, whatever the primary did: failed by
+// default, held with noDataPolicy wait.
+func TestJudgeWithoutCanaryRequestsIsNoData(t *testing.T) {
+	api := newCountsAPI(t)
+	api.serve("podinfo-primary", 100, 0.005)
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	last := metav1.NewMicroTime(t0.Add(-time.Minute))
+	cd := judgedCanary()
+	cd.Status.LastStepTime = &last
+	res, err := step(t, judgedAnalyzer(t, api, t0), cd, t0)
+	if err == nil || !strings.Contains(err.Error(), "no values found") || res.Result != flaggerv1.CheckFailed {
+		t.Errorf("err %v, result %+v: want a failed check for want of data", err, res)
+	}
+	cd = judgedCanary()
+	cd.Spec.Analysis.Metrics[0].NoDataPolicy = flaggerv1.NoDataWait
+	cd.Status.LastStepTime = &last
+	var hold *canary.HoldError
+	if _, err := step(t, judgedAnalyzer(t, api, t0), cd, t0); !errors.As(err, &hold) {
+		t.Errorf("noDataPolicy wait: err %v, want a hold", err)
+	}
+}
