@@ -647,12 +647,6 @@ func (m *machine) preRolloutPassed() bool {
 	return true
 }
 
-// hooksPassed runs check hooks whose failures count as failed checks.
-func (m *machine) hooksPassed(hook flaggerv1.HookType, failFormat, passFormat string) bool {
-	results := m.hooks(hook)
-	return !m.pending && m.allPassed(results, failFormat, passFormat)
-}
-
 // allPassed reports the outcomes of check hooks: the first failure, else each pass.
 func (m *machine) allPassed(results []HookResult, failFormat, passFormat string) bool {
 	for _, r := range results {
