@@ -293,8 +293,20 @@ func (e *Env) NewNamespace(t testing.TB) string {
 		}
 	})
 	if e.Cluster {
+		// The controller-manager creates it. Right after an apiserver restart (the outage tests)
+		// its informers may still be backing off for half a minute: after a few seconds the
+		// test creates the same ServiceAccount itself.
+		created := time.Now()
 		Eventually(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
-			err := e.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "default"}, &corev1.ServiceAccount{})
+			key := client.ObjectKey{Namespace: ns.Name, Name: "default"}
+			err := e.Client.Get(ctx, key, &corev1.ServiceAccount{})
+			if apierrors.IsNotFound(err) && time.Since(created) > 5*time.Second {
+				sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+				if err := e.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+					return false, fmt.Sprintf("creating the default ServiceAccount of %s: %v", ns.Name, err)
+				}
+				return true, ""
+			}
 			return err == nil, fmt.Sprintf("default ServiceAccount of %s: %v", ns.Name, err)
 		})
 	}
