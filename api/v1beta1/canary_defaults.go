@@ -117,3 +117,26 @@ const KnativePrimaryRevisionAnnotation = "flagger.app/primary-revision"
 func (c *Canary) IsKnativeTarget() bool {
 	return c.Spec.TargetRef.Kind == "Service" && strings.HasPrefix(c.Spec.TargetRef.APIVersion, "serving.knative.dev/")
 }
+
+// HookType is the webhook's type, rollout when unset (as in Flagger).
+func (w CanaryWebhook) HookType() HookType {
+	if w.Type == "" {
+		return RolloutHook
+	}
+	return w.Type
+}
+
+// WebhooksOf lists the canary's webhooks of a type, in spec order.
+func (c *Canary) WebhooksOf(hook HookType) []CanaryWebhook {
+	a := c.GetAnalysis()
+	if a == nil {
+		return nil
+	}
+	var out []CanaryWebhook
+	for _, w := range a.Webhooks {
+		if w.HookType() == hook {
+			out = append(out, w)
+		}
+	}
+	return out
+}

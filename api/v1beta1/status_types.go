@@ -252,3 +252,14 @@ func FindCanaryCondition(conditions []CanaryCondition, typ string) *CanaryCondit
 	}
 	return nil
 }
+
+// FindCheckResult returns the result of the metric or webhook of that kind and name in checks
+// (status.lastChecks), or nil.
+func FindCheckResult(checks []CanaryCheckResult, kind CanaryCheckKind, name string) *CanaryCheckResult {
+	for i := range checks {
+		if checks[i].Kind == kind && checks[i].Name == name {
+			return &checks[i]
+		}
+	}
+	return nil
+}

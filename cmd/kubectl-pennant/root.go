@@ -131,7 +131,7 @@ func newStatusCommand(flags *genericclioptions.ConfigFlags, streams genericioopt
 		Use:   "status NAME",
 		Short: "Show a canary's release as a timeline: steps, metrics, webhooks, gates, events",
 		Long: `Show the release of a canary: each step with its weight (or iteration) and when it was
-reached, every metric with its threshold and the last value reported past it, each webhook's last
+reached, every metric with its threshold and its last value, each webhook's last
 result (gates: open or closed), and the canary's events.`,
 		Example:           `  kubectl pennant status podinfo -n test`,
 		Args:              cobra.ExactArgs(1),

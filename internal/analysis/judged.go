@@ -268,10 +268,8 @@ func (r *run) counts(ctx context.Context, cq countQueries, model Model) (judge.C
 
 // earlierCounts are the counts the status keeps for a judged metric from the analysis' earlier steps.
 func (r *run) earlierCounts(metric string) flaggerv1.CanaryCheckCounts {
-	for _, c := range r.cd.Status.LastChecks {
-		if c.Kind == flaggerv1.MetricCheck && c.Name == metric && c.Counts != nil {
-			return *c.Counts
-		}
+	if c := flaggerv1.FindCheckResult(r.cd.Status.LastChecks, flaggerv1.MetricCheck, metric); c != nil && c.Counts != nil {
+		return *c.Counts
 	}
 	return flaggerv1.CanaryCheckCounts{}
 }

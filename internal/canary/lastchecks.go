@@ -18,22 +18,13 @@ func (m *machine) recordChecks(results []flaggerv1.CanaryCheckResult) {
 	checks := m.d.Status.LastChecks
 	for _, r := range results {
 		r.Time = now
-		if i := indexOfCheck(checks, r.Kind, r.Name); i >= 0 {
-			checks[i] = r
+		if earlier := flaggerv1.FindCheckResult(checks, r.Kind, r.Name); earlier != nil {
+			*earlier = r
 		} else {
 			checks = append(checks, r)
 		}
 	}
 	m.d.Status.LastChecks = checks
-}
-
-func indexOfCheck(checks []flaggerv1.CanaryCheckResult, kind flaggerv1.CanaryCheckKind, name string) int {
-	for i, c := range checks {
-		if c.Kind == kind && c.Name == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // webhookResults are the outcomes of webhook calls as check results.

@@ -167,7 +167,7 @@ func explainGates(f facts, rel []corev1.Event, add func(string, ...any)) {
 		return
 	}
 	for _, w := range a.Webhooks {
-		t := hookType(w)
+		t := w.HookType()
 		if !isGate(t) {
 			continue
 		}
@@ -181,7 +181,7 @@ func explainGates(f facts, rel []corev1.Event, add func(string, ...any)) {
 			w.URL, f.cd.Name, f.cd.Namespace)
 	}
 	for _, w := range a.Webhooks {
-		t := hookType(w)
+		t := w.HookType()
 		if isGate(t) || t == flaggerv1.PostRolloutHook || t == flaggerv1.EventHook || t == flaggerv1.RollbackHook {
 			continue
 		}

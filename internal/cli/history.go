@@ -103,11 +103,3 @@ func isGate(t flaggerv1.HookType) bool {
 	}
 	return false
 }
-
-// hookType is the webhook's type, rollout when unset (as Flagger).
-func hookType(w flaggerv1.CanaryWebhook) flaggerv1.HookType {
-	if w.Type == "" {
-		return flaggerv1.RolloutHook
-	}
-	return w.Type
-}

@@ -176,7 +176,7 @@ func (e *Env) writeMetrics(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Event
 			// Flagger's status, or no step yet: only failures are known, from the events.
 			result = "no failure reported in this release"
 		}
-		if c := lastCheck(cd, flaggerv1.MetricCheck, m.Name); c != nil {
+		if c := flaggerv1.FindCheckResult(cd.Status.LastChecks, flaggerv1.MetricCheck, m.Name); c != nil {
 			value, result = orDash(c.Value), e.checkText(c)
 		} else if ev := metricFailure(rel, m); ev != nil {
 			result = fmt.Sprintf("failed %s ago: %s", e.Age(eventTime(*ev)), metricValueText(ev.Message))
@@ -185,16 +185,6 @@ func (e *Env) writeMetrics(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Event
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
-}
-
-// lastCheck is the last result of a metric or rollout webhook in status.lastChecks (nil: none).
-func lastCheck(cd *flaggerv1.Canary, kind flaggerv1.CanaryCheckKind, name string) *flaggerv1.CanaryCheckResult {
-	for i, c := range cd.Status.LastChecks {
-		if c.Kind == kind && c.Name == name {
-			return &cd.Status.LastChecks[i]
-		}
-	}
-	return nil
 }
 
 // checkText says how a check went and when: "passed 20s ago", "failed 20s ago: <why>".
@@ -234,13 +224,13 @@ func (e *Env) writeWebhooks(w io.Writer, cd *flaggerv1.Canary, rel []corev1.Even
 	fmt.Fprintln(w, "Webhooks")
 	tw := newTable(w)
 	for _, wh := range a.Webhooks {
-		t := hookType(wh)
+		t := wh.HookType()
 		// Without status.lastChecks, rollout webhooks are evented when they fail only.
 		result := "no failure reported in this release"
 		if isGate(t) {
 			result = "not asked yet in this release"
 		}
-		if c := lastCheck(cd, flaggerv1.WebhookCheck, wh.Name); c != nil && t == flaggerv1.RolloutHook {
+		if c := flaggerv1.FindCheckResult(cd.Status.LastChecks, flaggerv1.WebhookCheck, wh.Name); c != nil && t == flaggerv1.RolloutHook {
 			result = e.checkText(c)
 		} else if ev := webhookResult(rel, wh); ev != nil {
 			result = fmt.Sprintf("%s %s ago: %s", webhookVerdict(t, ev), e.Age(eventTime(*ev)), oneLine(ev.Message))

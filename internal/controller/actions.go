@@ -85,7 +85,7 @@ const postRolloutTimeout = 5 * time.Minute
 // postRollout calls the post-rollout hooks in the background; their failures are reported, never
 // acted upon.
 func (r *CanaryReconciler) postRollout(cd *flaggerv1.Canary, phase flaggerv1.CanaryPhase) {
-	hooks := webhooksOf(cd, flaggerv1.PostRolloutHook)
+	hooks := cd.WebhooksOf(flaggerv1.PostRolloutHook)
 	if len(hooks) == 0 {
 		return
 	}

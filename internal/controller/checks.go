@@ -108,7 +108,7 @@ type tickChecks struct {
 }
 
 func (t tickChecks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, phase flaggerv1.CanaryPhase) ([]canary.HookResult, error) {
-	selected := webhooksOf(cd, hook)
+	selected := cd.WebhooksOf(hook)
 	if len(selected) == 0 {
 		return nil, nil
 	}
@@ -218,23 +218,4 @@ func cleanError(err error) error {
 	}
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	return fmt.Errorf("%s", msg)
-}
-
-// webhooksOf lists the canary's webhooks of a type; an empty type means rollout, as in Flagger.
-func webhooksOf(cd *flaggerv1.Canary, hook flaggerv1.HookType) []flaggerv1.CanaryWebhook {
-	a := cd.GetAnalysis()
-	if a == nil {
-		return nil
-	}
-	var out []flaggerv1.CanaryWebhook
-	for _, w := range a.Webhooks {
-		typ := w.Type
-		if typ == "" {
-			typ = flaggerv1.RolloutHook
-		}
-		if typ == hook {
-			out = append(out, w)
-		}
-	}
-	return out
 }

@@ -209,14 +209,7 @@ func offset(d time.Duration) string {
 // answer fail (no rollback asked) unless the scenario says pass.
 func (s *sim) RunHooks(_ context.Context, cd *flaggerv1.Canary, hook flaggerv1.HookType, _ flaggerv1.CanaryPhase) ([]canary.HookResult, error) {
 	var out []canary.HookResult
-	for _, w := range cd.GetAnalysis().Webhooks {
-		typ := w.Type
-		if typ == "" {
-			typ = flaggerv1.RolloutHook
-		}
-		if typ != hook {
-			continue
-		}
+	for _, w := range cd.WebhooksOf(hook) {
 		answer, ok := s.world.scenario.Webhooks[w.Name]
 		if !ok {
 			answer = "pass"
