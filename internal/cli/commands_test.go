@@ -81,6 +81,10 @@ func TestGetWatchPrintsALinePerChange(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.env.Get(ctx, "podinfo", GetOptions{Watch: true}) }()
+	// The release starts only once the watch has printed the Initialized canary, or its first line could be later.
+	for i := 0; i < 100 && !strings.Contains(out.String(), "Initialized"); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
 	f.setImage("podinfo", "ghcr.io/stefanprodan/podinfo:6.0.1")
 	f.waitPhase("podinfo", flaggerv1.CanaryPhaseSucceeded)
 	time.Sleep(500 * time.Millisecond) // the watch event of the last status write
