@@ -92,8 +92,8 @@ func TestLastChecksRecordEachStep(t *testing.T) {
 // The comparative judge's fail rolls back at once: its false-rollback rate already bounds the
 // error, so the failed checks threshold is not waited for. Its hold counts no failure.
 func TestJudgedVerdicts(t *testing.T) {
-	worse := "Halt podinfo.test advancement canary error rate 5% vs primary 0.5%, +4.5 pp [2.07, 7.59], exceeds +1 pp: fail"
-	shared := "Halt podinfo.test advancement canary error rate 12% vs primary 12%, +0 pp [-5.82, 6.72], the primary degrades too (a shared cause): hold"
+	worse := "Halt podinfo.test advancement canary error rate 5% vs primary 0.5%, +4.5 pp [2.27, 7.59], exceeds +1 pp: fail"
+	shared := "Halt podinfo.test advancement canary error rate 12% vs primary 12%, +0 pp [-4.9, 6.26], the primary degrades too (a shared cause): hold"
 	progressing := newCanary(withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0)))
 	runCases(t, []tcase{
 		{

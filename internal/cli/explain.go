@@ -198,6 +198,9 @@ func explainMetrics(f facts, rel []corev1.Event, add func(string, ...any)) {
 		return
 	}
 	for _, m := range a.Metrics {
+		if m.Judge != nil && explainJudged(f, m, add) {
+			continue
+		}
 		ev := metricFailure(rel, m)
 		if ev == nil {
 			continue
@@ -205,6 +208,26 @@ func explainMetrics(f facts, rel []corev1.Event, add func(string, ...any)) {
 		add("The metric %q failed %s ago: %s, threshold %s. Query: %s", m.Name, ageOf(f, *ev),
 			metricValueText(ev.Message), thresholdText(m), f.queries[m.Name])
 	}
+}
+
+// explainJudged words the last verdict of a metric judged against the primary when it stops the
+// release: a fail (the rollback) or a hold (both versions degrade), and says whether it did. Its
+// status.lastChecks entry has the verdict in full; the event's text is the same.
+func explainJudged(f facts, m flaggerv1.CanaryMetric, add func(string, ...any)) bool {
+	c := flaggerv1.FindCheckResult(f.cd.Status.LastChecks, flaggerv1.MetricCheck, m.Name)
+	if c == nil {
+		return false
+	}
+	switch c.Result {
+	case flaggerv1.CheckFailed:
+		add("The metric %q, judged against the primary %s ago, failed: %s", m.Name, f.age(c.Time.Time), oneLine(c.Message))
+	case flaggerv1.CheckHeld:
+		add("The metric %q, judged against the primary %s ago, holds the release (no step, no failed check): %s", m.Name, f.age(c.Time.Time), oneLine(c.Message))
+		add("It goes on once the primary is healthy again; after progressDeadlineSeconds (%ds) of holding, holds count as failed checks.", f.cd.GetProgressDeadlineSeconds())
+	default:
+		return false
+	}
+	return true
 }
 
 // explainWorkloads says which Deployment is not ready and why, and how long until the progress

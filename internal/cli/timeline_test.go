@@ -94,4 +94,20 @@ func TestTimelineOfAWeightedReleaseInProgress(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, got)
 		}
 	}
+
+	// A judged metric's verdict comes from status.lastChecks: its events are not threshold halts.
+	judged := cd.DeepCopy()
+	judged.Spec.Analysis.Metrics[0].Judge = &flaggerv1.CanaryMetricJudge{}
+	held := "canary error rate 12% vs primary 12%, +0 pp [-4.9, 6.26], the primary degrades too (a shared cause): hold"
+	judged.Status.LastChecks[1] = flaggerv1.CanaryCheckResult{Kind: flaggerv1.MetricCheck, Name: "request-success-rate",
+		Value: "88.00% vs 88.00%", Result: flaggerv1.CheckHeld, Time: at(40 * time.Second), Message: held}
+	got = strings.Join(explain(facts{cd: judged, events: append(evs, ev(40*time.Second, "Warning", "Halt podinfo.test advancement "+held)), now: now, age: e.Age}), "\n")
+	if want := `The metric "request-success-rate", judged against the primary 40s ago, holds the release (no step, no failed check): ` + held; !strings.Contains(got, want) {
+		t.Errorf("explain lacks %q:\n%s", want, got)
+	}
+	judged.Status.LastChecks[1].Result, judged.Status.LastChecks[1].Message = flaggerv1.CheckFailed, "canary error rate 5% vs primary 0.5%, +4.5 pp [2.27, 7.59], exceeds +1 pp: fail"
+	got = strings.Join(explain(facts{cd: judged, events: evs, now: now, age: e.Age}), "\n")
+	if want := `The metric "request-success-rate", judged against the primary 40s ago, failed: canary error rate 5% vs primary 0.5%, +4.5 pp [2.27, 7.59], exceeds +1 pp: fail`; !strings.Contains(got, want) {
+		t.Errorf("explain lacks %q:\n%s", want, got)
+	}
 }
