@@ -27,9 +27,6 @@ type CanaryWebhookCaller interface {
 	Call(ctx context.Context, cd *flaggerv1.Canary, hook flaggerv1.CanaryWebhook, phase flaggerv1.CanaryPhase, metadata map[string]string) error
 }
 
-// quickAnswer is how long a reconcile waits for a check before leaving it to run in the background.
-const quickAnswer = 200 * time.Millisecond
-
 // backgroundChecks runs webhooks and metric analysis off the reconcile workers, so that a slow
 // webhook or metric backend never delays another canary. A check's result is kept for the tick it
 // was asked in; when a result comes in late, the canary is woken to use it.
@@ -115,7 +112,7 @@ func (t tickChecks) RunHooks(ctx context.Context, cd *flaggerv1.Canary, hook fla
 	run := t.b.start(t.key(cd, string(hook), phase), t.began, cd, func(ctx context.Context, cd *flaggerv1.Canary) (checkOutput, error) {
 		return checkOutput{hooks: t.b.callAll(ctx, cd, selected, phase)}, nil
 	})
-	out, err := t.b.answer(ctx, run)
+	out, err := t.b.answer(run)
 	return out.hooks, err
 }
 
@@ -124,7 +121,7 @@ func (t tickChecks) Analyze(ctx context.Context, cd *flaggerv1.Canary) ([]flagge
 		results, err := t.b.analyzer.Check(ctx, cd)
 		return checkOutput{metrics: results}, err
 	})
-	out, err := t.b.answer(ctx, run)
+	out, err := t.b.answer(run)
 	return out.metrics, err
 }
 
@@ -142,12 +139,17 @@ func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Cana
 	run := &checkRun{began: began, done: make(chan struct{})}
 	b.runs[k] = run
 	snapshot := cd.DeepCopy()
+	// Registered before this returns: the canary's deletion right after still cancels it.
+	task, err := b.tasks.begin(k.canary, k.what, b.timeout)
 	go func() {
-		run.err = b.tasks.run(k.canary, k.what, b.timeout, func(ctx context.Context) error {
-			var err error
-			run.out, err = fn(ctx, snapshot)
-			return err
-		})
+		run.err = err
+		if err == nil {
+			run.err = task(func(ctx context.Context) error {
+				var err error
+				run.out, err = fn(ctx, snapshot)
+				return err
+			})
+		}
 		if b.tasks.shuttingDown() {
 			// A check cut short by the manager's stop says nothing about the canary: it must
 			// not count as a failed check; the next leader runs it again.
@@ -159,16 +161,15 @@ func (b *backgroundChecks) start(k checkKey, began time.Time, cd *flaggerv1.Cana
 	return run
 }
 
-// answer waits briefly for a run, then reports it as pending.
-func (b *backgroundChecks) answer(ctx context.Context, run *checkRun) (checkOutput, error) {
-	timer := time.NewTimer(quickAnswer)
-	defer timer.Stop()
+// answer reports a run's result if it has one, else that it is pending. It never waits: a
+// reconcile worker held for a check would hold up every other canary behind it (two workers
+// waiting 200 ms each capped the controller near 10 reconciles a second). The check's end wakes
+// the canary instead; that reconcile reads only the cache.
+func (b *backgroundChecks) answer(run *checkRun) (checkOutput, error) {
 	select {
 	case <-run.done:
 		return run.out, run.err
-	case <-timer.C:
-		return checkOutput{}, canary.ErrPending
-	case <-ctx.Done():
+	default:
 		return checkOutput{}, canary.ErrPending
 	}
 }

@@ -105,14 +105,26 @@ func (t *canaryTasks) end(c types.NamespacedName) {
 // run calls fn on a context bounded by the manager's and the canary's lifetimes and by timeout.
 // A panic in fn is returned as an error (its stack is logged) instead of killing the controller.
 func (t *canaryTasks) run(c types.NamespacedName, name string, timeout time.Duration, fn func(context.Context) error) error {
-	lifetime, err := t.enter(c)
+	task, err := t.begin(c, name, timeout)
 	if err != nil {
 		return err
 	}
-	defer t.running.Done()
-	ctx, cancel := context.WithTimeout(lifetime, timeout)
-	defer cancel()
-	return guarded(ctx, c, name, fn)
+	return task(fn)
+}
+
+// begin registers a task of canary c at once, so that an end that comes before the task runs
+// still cancels it, and returns what runs it (once, in any goroutine) as run does.
+func (t *canaryTasks) begin(c types.NamespacedName, name string, timeout time.Duration) (func(func(context.Context) error) error, error) {
+	lifetime, err := t.enter(c)
+	if err != nil {
+		return nil, err
+	}
+	return func(fn func(context.Context) error) error {
+		defer t.running.Done()
+		ctx, cancel := context.WithTimeout(lifetime, timeout)
+		defer cancel()
+		return guarded(ctx, c, name, fn)
+	}, nil
 }
 
 // guarded runs fn and turns a panic into an error.
