@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/pennant/pennant/internal/controller"
 	"github.com/pennant/pennant/internal/router"
 )
 
@@ -20,6 +23,9 @@ func checkFlags(o options) error {
 	}
 	if o.kubeconfigQPS < 1 || o.kubeconfigBurst < 1 {
 		return fmt.Errorf("-kubeconfig-qps=%d -kubeconfig-burst=%d: both must be positive", o.kubeconfigQPS, o.kubeconfigBurst)
+	}
+	if err := controller.WatchShard(&cache.Options{}, o.watchLabelSelector); err != nil {
+		return err
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ func TestCheckFlags(t *testing.T) {
 		{[]string{"-mesh-provider=istoi"}, "-mesh-provider"},
 		{[]string{"-threadiness=0"}, "-threadiness"},
 		{[]string{"-kubeconfig-qps=0"}, "-kubeconfig-qps"},
+		{[]string{"-watch-label-selector=sharding.fluxcd.io/key=shard1"}, ""},
+		{[]string{"-watch-label-selector=!sharding.fluxcd.io/key"}, ""},
+		{[]string{"-watch-label-selector=sharding.fluxcd.io/key in shard1"}, "-watch-label-selector"},
 	}
 	for _, c := range cases {
 		o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), append(c.args, "-check-flags"))

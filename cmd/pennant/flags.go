@@ -43,6 +43,7 @@ type options struct {
 	enableAmbientCredentials    bool
 	minAnalysisInterval         time.Duration
 	healthProbeBindAddress      string
+	watchLabelSelector          string
 }
 
 // parseFlags reads Flagger-style single-dash flags (Go's flag package accepts -flag and --flag).
@@ -84,6 +85,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.BoolVar(&o.enableAmbientCredentials, "enable-ambient-cloud-credentials", false, "Pennant: let the Stackdriver and CloudWatch providers use the controller's own cloud identity (workload identity, IRSA, environment) for templates without a credentials secret, and only towards the vendor's API hosts.")
 	fs.DurationVar(&o.minAnalysisInterval, "min-analysis-interval", 10*time.Second, "Pennant: the shortest analysis interval honoured; lower it only for tests.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", "", "Pennant: address of /healthz and /readyz when not served on -port.")
+	fs.StringVar(&o.watchLabelSelector, "watch-label-selector", "", "Pennant: the canaries this controller owns, by label selector (Flux's sharding: sharding.fluxcd.io/key=shard1 on a shard, !sharding.fluxcd.io/key on the main controller); each selector elects its own leader.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

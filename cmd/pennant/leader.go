@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/pennant/pennant/internal/controller"
 )
 
 // leaderElectionID is the Lease Flagger elects its leader with: a Pennant replacing Flagger takes
@@ -25,7 +27,7 @@ const (
 // once the manager has stopped, as releasing requires.
 func withLeaderElection(opts *ctrl.Options, o options) {
 	opts.LeaderElection = o.enableLeaderElection
-	opts.LeaderElectionID = leaderElectionID
+	opts.LeaderElectionID = controller.ShardLeaseName(leaderElectionID, o.watchLabelSelector)
 	opts.LeaderElectionNamespace = o.leaderElectionNamespace
 	opts.LeaseDuration = ptr.To(leaseDuration)
 	opts.RenewDeadline = ptr.To(renewDeadline)

@@ -84,6 +84,9 @@ func run(ctx context.Context, o options) error {
 			&corev1.Secret{}: {Transform: kubecache.Transform}, &corev1.ConfigMap{}: {Transform: kubecache.Transform},
 		},
 	}
+	if err := controller.WatchShard(&mgrOpts.Cache, o.watchLabelSelector); err != nil {
+		return err
+	}
 	withLeaderElection(&mgrOpts, o)
 	if o.namespace != "" {
 		mgrOpts.Cache.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}

@@ -57,15 +57,29 @@ func newFixture(t *testing.T, tweaks ...func(*controller.Config)) *fixture {
 	env := testenv.Start(t)
 	env.RequireCluster(t)
 	ns := env.NewNamespace(t)
+	f := &fixture{t: t, env: env, ns: ns, c: env.Client}
+	f.requests, f.paths, f.ctx = startController(t, env, ns, "", tweaks...)
+	return f
+}
+
+// startController runs a canary controller for namespace ns owning the canaries that match
+// selector (all when empty), until the test ends. It returns the counter and recorder of its API
+// requests and its context.
+func startController(t *testing.T, env *testenv.Env, ns, selector string, tweaks ...func(*controller.Config)) (*atomic.Int64, *pathRecorder, context.Context) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	requests := &atomic.Int64{}
 	paths := &pathRecorder{}
 	restCfg := rest.CopyConfig(env.Config)
 	restCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{paths.RoundTrip(rt), requests} })
+	cacheOpts := cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}
+	if err := controller.WatchShard(&cacheOpts, selector); err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  env.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:   cacheOpts,
 		Client:  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		// Each test runs its own manager in this process: controller names repeat.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -100,7 +114,7 @@ func newFixture(t *testing.T, tweaks ...func(*controller.Config)) *fixture {
 			t.Error("manager did not stop")
 		}
 	})
-	return &fixture{requests: requests, paths: paths, t: t, env: env, ns: ns, c: env.Client, ctx: ctx}
+	return requests, paths, ctx
 }
 
 type countingTransport struct {

@@ -8,11 +8,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -88,6 +91,7 @@ func matrix(t *testing.T) []valuesCase {
 		valuesCase{name: "Flagger values file", values: flaggerValues},
 		valuesCase{name: "GitOps example HelmRelease", values: release.Spec.Values},
 		valuesCase{name: "grafana dashboards", values: map[string]any{"grafana": map[string]any{"enabled": true}}},
+		valuesCase{name: "sharded", values: shardedValues},
 		valuesCase{name: "pod and service monitors", values: map[string]any{
 			"podMonitor":     map[string]any{"enabled": true, "additionalLabels": map[string]any{"release": "kps"}},
 			"serviceMonitor": map[string]any{"enabled": true},
@@ -189,6 +193,56 @@ func TestFlaggerNamesAndValues(t *testing.T) {
 	for _, kind := range []string{"ClusterRole", "ClusterRoleBinding", "ServiceAccount", "PodDisruptionBudget"} {
 		if o := find(objs, kind, "flagger"); o == nil {
 			t.Errorf("no %s named flagger", kind)
+		}
+	}
+}
+
+// shardedValues install two shards besides the main controller, each with two replicas.
+var shardedValues = map[string]any{
+	"sharding":       map[string]any{"shards": []any{"shard1", "shard2"}},
+	"leaderElection": map[string]any{"enabled": true, "replicaCount": 2},
+}
+
+// With sharding.shards the chart installs one Deployment per shard besides the main one: each owns
+// its canaries by label (Flux's sharding.fluxcd.io/key), the main one those without the label, and
+// the binary accepts each one's arguments.
+func TestShardsGetADeploymentEach(t *testing.T) {
+	objs := render(t, valuesCase{name: "sharded", values: shardedValues}, "flagger-system")
+	want := map[string]string{ // Deployment: its -watch-label-selector
+		"flagger":        "-watch-label-selector=!sharding.fluxcd.io/key",
+		"flagger-shard1": "-watch-label-selector=sharding.fluxcd.io/key=shard1",
+		"flagger-shard2": "-watch-label-selector=sharding.fluxcd.io/key=shard2",
+	}
+	bin := pennantBinary(t)
+	selectors := map[string]bool{}
+	for name, selector := range want {
+		o := find(objs, "Deployment", name)
+		if o == nil {
+			t.Errorf("no Deployment %s", name)
+			continue
+		}
+		var d appsv1.Deployment
+		fromUnstructured(t, o, &d)
+		args := d.Spec.Template.Spec.Containers[0].Args
+		if !slices.Contains(args, selector) || !slices.Contains(args, "-enable-leader-election=true") {
+			t.Errorf("%s: args %v lack %s and leader election", name, args, selector)
+		}
+		if out, err := exec.Command(bin, append(args, "-check-flags")...).CombinedOutput(); err != nil {
+			t.Errorf("%s: pennant %v -check-flags: %v\n%s", name, args, err, out)
+		}
+		sel := fmt.Sprint(d.Spec.Selector.MatchLabels)
+		if selectors[sel] {
+			t.Errorf("%s: selector %s is another Deployment's too", name, sel)
+		}
+		selectors[sel] = true
+		if !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("%s: selector %v does not match its pods' labels %v", name, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
+		}
+	}
+	// Flagger's selector stays the main one's: an upgrade from Flagger keeps its Deployment.
+	if d := find(objs, "Deployment", "flagger"); d != nil {
+		if sel, _, _ := unstructured.NestedStringMap(d.Object, "spec", "selector", "matchLabels"); len(sel) != 2 {
+			t.Errorf("main Deployment selector %v, want Flagger's two labels", sel)
 		}
 	}
 }

@@ -111,7 +111,18 @@ controller's defaults, which are Flagger's.
 {{- with $v.kubeconfigBurst }}{{ $a = append $a (printf "-kubeconfig-burst=%v" .) }}{{ end -}}
 {{- with include "flagger.meshKubeconfig" . }}{{ $a = append $a (printf "-kubeconfig-service-mesh=/tmp/istio-host/%s" (fromJson .).key) }}{{ end -}}
 {{- if $v.noCrossNamespaceRefs }}{{ $a = append $a "-no-cross-namespace-refs=true" }}{{ end -}}
+{{- with include "pennant.shardSelector" . }}{{ $a = append $a (printf "-watch-label-selector=%s" .) }}{{ end -}}
 {{- $a = append $a "-health-probe-bind-address=:8081" -}}
 {{- $a = concat $a (default (list) $v.additionalArgs) -}}
 {{- toYaml $a -}}
+{{- end -}}
+
+{{/* The canaries a Deployment owns (-watch-label-selector): a shard's those labelled with its key, the
+main one's those without the label once there are shards, every canary otherwise. */}}
+{{- define "pennant.shardSelector" -}}
+{{- if .Shard -}}
+sharding.fluxcd.io/key={{ .Shard }}
+{{- else if .Values.sharding.shards -}}
+!sharding.fluxcd.io/key
+{{- end -}}
 {{- end -}}
