@@ -263,3 +263,25 @@ func FindCheckResult(checks []CanaryCheckResult, kind CanaryCheckKind, name stri
 	}
 	return nil
 }
+
+// ReleaseQueuedReason is the reason of the Reconciling condition of a canary whose release waits
+// for one of the controller's concurrent releases to finish (-max-concurrent-releases), in phase
+// Waiting.
+const ReleaseQueuedReason = "ReleaseQueued"
+
+// ReleaseInFlight tells whether a release is under way: its canary runs (Progressing,
+// WaitingPromotion) or its promotion does (Promoting, Finalising). A release waiting for approval
+// or for a free slot is not in flight yet.
+func (s *CanaryStatus) ReleaseInFlight() bool {
+	switch s.Phase {
+	case CanaryPhaseProgressing, CanaryPhaseWaitingPromotion, CanaryPhasePromoting, CanaryPhaseFinalising:
+		return true
+	}
+	return false
+}
+
+// ReleaseQueued tells whether the release waits for a free slot (-max-concurrent-releases).
+func (s *CanaryStatus) ReleaseQueued() bool {
+	c := FindCanaryCondition(s.Conditions, ReconcilingCondition)
+	return s.Phase == CanaryPhaseWaiting && c != nil && c.Reason == ReleaseQueuedReason
+}

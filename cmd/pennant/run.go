@@ -116,6 +116,9 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	recorder.SetInfo(version, o.meshProvider)
+	if err := telemetry.RegisterPhaseCollector(metrics.Registry, mgr.GetClient()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	counters, err := telemetry.NewNotificationCounters(metrics.Registry)
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)

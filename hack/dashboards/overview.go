@@ -24,7 +24,7 @@ const canaries = `namespace=~"$namespace", name=~"$name"`
 func overviewDashboard() *dashboard.DashboardBuilder {
 	return newDashboard(overviewUID, overviewTitle,
 		"Every canary Pennant runs: phase, traffic weight, analysis metrics, analysis step durations, "+
-			"releases and notification failures, from the controller's flagger_* and pennant_* metrics.").
+			"releases, notification failures and the controller's own pace, from its flagger_*, pennant_* and workqueue_* metrics.").
 		Variables([]cog.Builder[dashboard.VariableModel]{
 			datasourceVar(),
 			multiVar("namespace", "Namespace", `label_values(flagger_canary_status, namespace)`),
@@ -84,5 +84,21 @@ func overviewDashboard() *dashboard.DashboardBuilder {
 			"ops", 24, 6,
 			target("A", `sum by (kind) (rate(pennant_notifications_failed_total[$__rate_interval]))`, "failed {{kind}}"),
 			target("B", `sum by (reason) (rate(pennant_notifications_dropped_total[$__rate_interval]))`, "dropped {{reason}}")).
-			Min(0).NoValue("none"))
+			Min(0).NoValue("none")).
+		// The controller itself: is it keeping up with its canaries?
+		WithPanel(single("Releases in flight", "Releases under way in every controller (pennant_releases_in_flight): "+
+			"canaries Progressing, WaitingPromotion, Promoting or Finalising.", "none", 3, 6,
+			target("A", `sum(pennant_releases_in_flight)`, "in flight"))).
+		WithPanel(single("Releases queued", "Releases waiting for a free slot (pennant_releases_queued, -max-concurrent-releases).", "none", 3, 6,
+			target("A", `sum(pennant_releases_queued)`, "queued"))).
+		WithPanel(series("Analysis step lateness", "How long after it was due each analysis step began "+
+			"(pennant_analysis_step_lateness_seconds): the controller keeps up while the P99 stays under a second.", "s", 9, 6,
+			target("A", `histogram_quantile(0.5, sum by (le) (rate(pennant_analysis_step_lateness_seconds_bucket[$__rate_interval])))`, "P50"),
+			target("B", `histogram_quantile(0.99, sum by (le) (rate(pennant_analysis_step_lateness_seconds_bucket[$__rate_interval])))`, "P99")).
+			Min(0)).
+		WithPanel(series("Work queue", "Canaries waiting for a reconcile worker (workqueue_depth) and how long they waited "+
+			"(workqueue_queue_duration_seconds, P99), from controller-runtime.", "short", 9, 6,
+			target("A", `sum(workqueue_depth{name="canary"})`, "depth"),
+			target("B", `histogram_quantile(0.99, sum by (le) (rate(workqueue_queue_duration_seconds_bucket{name="canary"}[$__rate_interval])))`, "wait P99 (s)")).
+			Min(0))
 }

@@ -160,7 +160,12 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 	r.remember(cd, decision, now)
 	r.Metrics.Observe(cd, decision, provider)
 	if analysisStep(cd, decision) {
-		r.Metrics.ObserveDuration(cd, r.Now().Sub(r.stepBegan(cd, obs.LastTick, now)))
+		began := r.stepBegan(cd, obs.LastTick, now)
+		r.Metrics.ObserveDuration(cd, r.Now().Sub(began))
+		if !obs.LastTick.IsZero() {
+			// The first step of an analysis has no due time: it follows the release's start.
+			r.Metrics.ObserveStepLateness(began.Sub(obs.LastTick.Add(cd.GetAnalysisInterval(r.Options.MinInterval))))
+		}
 	}
 	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
 }

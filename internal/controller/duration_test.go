@@ -19,8 +19,8 @@ import (
 	"github.com/pennant/pennant/internal/testenv"
 )
 
-// webhookDelay is how long each of the test's webhooks takes: longer than a reconcile waits for a
-// check (so that each step's checks finish in a later reconcile), far shorter than the interval.
+// webhookDelay is how long each of the test's webhooks takes: long enough that each step's checks
+// finish in a later reconcile, far shorter than the interval.
 const webhookDelay = 700 * time.Millisecond
 
 // TestDurationTimesTheAnalysisStepWithItsChecks scrapes flagger_canary_duration_seconds after a
@@ -76,6 +76,15 @@ func TestDurationTimesTheAnalysisStepWithItsChecks(t *testing.T) {
 	if n := h.buckets["2.5"]; n != h.count {
 		t.Errorf("%d of %d steps took over 2.5s: the wait for the step was timed (%+v)", h.count-n, h.count, h)
 	}
+
+	// Every step after the first began on time: its checks, however slow, are not lateness.
+	late := scrapeHistogram(t, scrape.URL, "pennant_analysis_step_lateness_seconds", "")
+	if late.count < 1 {
+		t.Fatalf("no step lateness observed: %+v", late)
+	}
+	if n := late.buckets["0.5"]; n != late.count {
+		t.Errorf("%d of %d steps began more than 0.5s after they were due (%+v)", late.count-n, late.count, late)
+	}
 }
 
 type histogram struct {
@@ -105,13 +114,14 @@ func scrapeHistogram(t *testing.T, url, name, labels string) histogram {
 		if err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		switch {
-		case strings.HasPrefix(series, name+"_bucket{"):
+		metric, _, _ := strings.Cut(series, "{")
+		switch metric {
+		case name + "_bucket":
 			_, le, _ := strings.Cut(series, `le="`)
 			h.buckets[strings.TrimSuffix(le, `"}`)] = int(v)
-		case strings.HasPrefix(series, name+"_count{"):
+		case name + "_count":
 			h.count, found = int(v), true
-		case strings.HasPrefix(series, name+"_sum{"):
+		case name + "_sum":
 			h.sum = v
 		}
 	}

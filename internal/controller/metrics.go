@@ -15,6 +15,8 @@ type Recorder interface {
 	SetWeight(cd *flaggerv1.Canary, primary, canary int)
 	// ObserveDuration records how long an analysis step took.
 	ObserveDuration(cd *flaggerv1.Canary, d time.Duration)
+	// ObserveStepLateness records how long after it was due an analysis step began.
+	ObserveStepLateness(d time.Duration)
 	// SetCanaryTotals records how many canaries each namespace has.
 	SetCanaryTotals(canaries []flaggerv1.Canary)
 	// Forget drops the series of a deleted canary.
@@ -27,5 +29,6 @@ type NopRecorder struct{}
 func (NopRecorder) Observe(*flaggerv1.Canary, canary.Decision, string) {}
 func (NopRecorder) SetWeight(*flaggerv1.Canary, int, int)              {}
 func (NopRecorder) ObserveDuration(*flaggerv1.Canary, time.Duration)   {}
+func (NopRecorder) ObserveStepLateness(time.Duration)                  {}
 func (NopRecorder) SetCanaryTotals([]flaggerv1.Canary)                 {}
 func (NopRecorder) Forget(string, string)                              {}

@@ -47,6 +47,9 @@ type Recorder struct {
 	duration  *prometheus.HistogramVec
 	successes *prometheus.CounterVec
 	failures  *prometheus.CounterVec
+	// lateness is Pennant's own: one series for the whole controller, so that its cost does not
+	// grow with the canaries.
+	lateness prometheus.Histogram
 
 	mu sync.Mutex
 	// targets maps a canary to the target name its series carry.
@@ -100,6 +103,11 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 			Name:      "canary_failures_total",
 			Help:      "Total number of canary failures",
 		}, []string{"name", "namespace", "deployment_strategy", "analysis_status"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pennant_analysis_step_lateness_seconds",
+			Help:    "How long after it was due each analysis step began.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}),
 		targets: map[types.NamespacedName]string{},
 		totals:  map[string]struct{}{},
 	}
@@ -114,7 +122,7 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 }
 
 func (r *Recorder) collectors() []prometheus.Collector {
-	return []prometheus.Collector{r.info, r.duration, r.total, r.status, r.weight, r.analysis, r.successes, r.failures}
+	return []prometheus.Collector{r.info, r.duration, r.total, r.status, r.weight, r.analysis, r.successes, r.failures, r.lateness}
 }
 
 // SetInfo sets flagger_info{version, mesh_provider} to 1; a later call replaces the series.
@@ -240,6 +248,10 @@ func (r *Recorder) ObserveDuration(cd *flaggerv1.Canary, d time.Duration) {
 	defer r.mu.Unlock()
 	r.duration.WithLabelValues(r.track(cd), cd.Namespace).Observe(d.Seconds())
 }
+
+// ObserveStepLateness records that an analysis step began d after it was due (a step early, after
+// a clock step back, counts as on time).
+func (r *Recorder) ObserveStepLateness(d time.Duration) { r.lateness.Observe(max(d, 0).Seconds()) }
 
 // Forget deletes every series of a deleted canary: status, weights, metric analysis, duration and the
 // successes and failures counters. Series of a target that another canary of the namespace still

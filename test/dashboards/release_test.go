@@ -13,6 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/canary"
@@ -171,7 +175,21 @@ func startPennantMetrics(t *testing.T) *pennantMetrics {
 	rec.Observe(frontend, decision(flaggerv1.CanaryPhaseFailed, canary.OutcomeFailed), "istio")
 	rec.SetWeight(frontend, 100, 0)
 
-	server := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The controller's own pace: its canaries as the cache holds them, its steps' lateness and
+	// controller-runtime's work queue, on controller-runtime's registry as in the controller.
+	scheme := runtime.NewScheme()
+	if err := flaggerv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	backend.Status.Phase, cart.Status.Phase, frontend.Status.Phase = flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseFailed
+	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(backend, cart, frontend).Build()
+	if err := telemetry.RegisterPhaseCollector(reg, cache); err != nil {
+		t.Fatal(err)
+	}
+	// The controller's queue: controller-runtime's priority queue (its default), named after it.
+	queue := priorityqueue.New[string]("canary")
+	t.Cleanup(queue.ShutDown)
+	server := httptest.NewServer(promhttp.HandlerFor(prometheus.Gatherers{reg, ctrlmetrics.Registry}, promhttp.HandlerOpts{}))
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -186,6 +204,12 @@ func startPennantMetrics(t *testing.T) *pennantMetrics {
 			case <-tick.C:
 				rec.ObserveDuration(backend, 1200*time.Millisecond)
 				rec.ObserveDuration(cart, 800*time.Millisecond)
+				rec.ObserveStepLateness(40 * time.Millisecond)
+				// A reconcile: the canary waits in the queue, a worker takes it and is done.
+				queue.Add("prod/backend")
+				if item, shutdown := queue.Get(); !shutdown {
+					queue.Done(item)
+				}
 				counters.NotificationFailed(notify.KindAlert)
 				counters.NotificationDropped(notify.DropQueueFull)
 			}
