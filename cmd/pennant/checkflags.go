@@ -24,6 +24,9 @@ func checkFlags(o options) error {
 	if o.kubeconfigQPS < 1 || o.kubeconfigBurst < 1 {
 		return fmt.Errorf("-kubeconfig-qps=%d -kubeconfig-burst=%d: both must be positive", o.kubeconfigQPS, o.kubeconfigBurst)
 	}
+	if o.maxConcurrentReleases < 0 {
+		return fmt.Errorf("-max-concurrent-releases=%d: 0 (no limit) or more", o.maxConcurrentReleases)
+	}
 	if err := controller.WatchShard(&cache.Options{}, o.watchLabelSelector); err != nil {
 		return err
 	}

@@ -20,6 +20,8 @@ func TestCheckFlags(t *testing.T) {
 		{[]string{"-watch-label-selector=sharding.fluxcd.io/key=shard1"}, ""},
 		{[]string{"-watch-label-selector=!sharding.fluxcd.io/key"}, ""},
 		{[]string{"-watch-label-selector=sharding.fluxcd.io/key in shard1"}, "-watch-label-selector"},
+		{[]string{"-max-concurrent-releases=20"}, ""},
+		{[]string{"-max-concurrent-releases=-1"}, "-max-concurrent-releases"},
 	}
 	for _, c := range cases {
 		o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), append(c.args, "-check-flags"))

@@ -44,6 +44,7 @@ type options struct {
 	minAnalysisInterval         time.Duration
 	healthProbeBindAddress      string
 	watchLabelSelector          string
+	maxConcurrentReleases       int
 }
 
 // parseFlags reads Flagger-style single-dash flags (Go's flag package accepts -flag and --flag).
@@ -86,6 +87,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.DurationVar(&o.minAnalysisInterval, "min-analysis-interval", 10*time.Second, "Pennant: the shortest analysis interval honoured; lower it only for tests.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", "", "Pennant: address of /healthz and /readyz when not served on -port.")
 	fs.StringVar(&o.watchLabelSelector, "watch-label-selector", "", "Pennant: the canaries this controller owns, by label selector (Flux's sharding: sharding.fluxcd.io/key=shard1 on a shard, !sharding.fluxcd.io/key on the main controller); each selector elects its own leader.")
+	fs.IntVar(&o.maxConcurrentReleases, "max-concurrent-releases", 0, "Pennant: the releases this controller runs at once (0: no limit); the others wait in Waiting, queued in the order they came.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -159,6 +159,7 @@ func newReconciler(mgr ctrl.Manager, o options, recorder *telemetry.Recorder, co
 			MinInterval:             o.minAnalysisInterval,
 			MaxConcurrentReconciles: o.threadiness,
 			NoCrossNamespaceRefs:    o.noCrossNamespaceRefs,
+			MaxConcurrentReleases:   o.maxConcurrentReleases,
 		},
 		Workload: workload.Options{
 			SelectorLabels:       list(o.selectorLabels),

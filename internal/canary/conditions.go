@@ -12,13 +12,24 @@ import (
 // SetConditions derives the Promoted condition (exactly as Flagger words it) and the kstatus
 // conditions Ready, Reconciling and Stalled from the phase. stalled, when set, is why the canary
 // cannot progress without a change.
-func SetConditions(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled string, now time.Time) {
+//
+// queued, when set, is why the release waits for a free slot (phase Waiting): the Reconciling
+// condition then has the reason ReleaseQueued, which is how the next decision knows.
+func SetConditions(st *flaggerv1.CanaryStatus, cd *flaggerv1.Canary, stalled, queued string, now time.Time) {
 	st.ObservedGeneration = cd.Generation
 	if st.Phase == "" {
 		setStalled(st, cd, stalled, now)
 		return
 	}
 	status, message := promoted(st.Phase, cd.Spec.TargetRef.Kind)
+	if queued != "" && st.Phase == flaggerv1.CanaryPhaseWaiting {
+		message = "Release queued: " + queued + "."
+		set(st, cd, now, flaggerv1.PromotedCondition, status, string(st.Phase), message)
+		set(st, cd, now, flaggerv1.ReadyCondition, metav1.ConditionUnknown, string(st.Phase), message)
+		set(st, cd, now, flaggerv1.ReconcilingCondition, metav1.ConditionTrue, flaggerv1.ReleaseQueuedReason, message)
+		setStalled(st, cd, stalled, now)
+		return
+	}
 	set(st, cd, now, flaggerv1.PromotedCondition, status, string(st.Phase), message)
 
 	switch st.Phase {

@@ -68,12 +68,12 @@ func TestSetConditionsPerPhase(t *testing.T) {
 			cd.Generation = 7
 			// Start from the conditions of another phase so that stale ones must go.
 			st := flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseFailed}
-			SetConditions(&st, cd, "", t0.Add(-time.Hour))
+			SetConditions(&st, cd, "", "", t0.Add(-time.Hour))
 			st.Phase = flaggerv1.CanaryPhaseProgressing
-			SetConditions(&st, cd, "", t0.Add(-time.Minute))
+			SetConditions(&st, cd, "", "", t0.Add(-time.Minute))
 
 			st.Phase = tc.phase
-			SetConditions(&st, cd, "", t0)
+			SetConditions(&st, cd, "", "", t0)
 			if st.ObservedGeneration != 7 {
 				t.Errorf("observedGeneration %d, want 7", st.ObservedGeneration)
 			}
@@ -102,7 +102,7 @@ func TestSetConditionsTargetKind(t *testing.T) {
 			flaggerv1.CanaryPhaseFailed:       "Canary analysis failed, " + kind + " scaled to zero.",
 		} {
 			st := flaggerv1.CanaryStatus{Phase: phase}
-			SetConditions(&st, cd, "", t0)
+			SetConditions(&st, cd, "", "", t0)
 			if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.PromotedCondition); c == nil || c.Message != want {
 				t.Errorf("%s %s: Promoted %+v, want message %q", kind, phase, c, want)
 			}
@@ -129,7 +129,7 @@ func TestSetConditionsStalled(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st := flaggerv1.CanaryStatus{Phase: tc.phase}
-			SetConditions(&st, cd, tc.stalled, t0)
+			SetConditions(&st, cd, tc.stalled, "", t0)
 			checkCond(t, &st, flaggerv1.StalledCondition, tc.want, cd.Generation)
 			if tc.phase == "" {
 				if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.PromotedCondition); c != nil {
@@ -138,7 +138,7 @@ func TestSetConditionsStalled(t *testing.T) {
 			}
 			// Once the cause is gone, Stalled goes too (except for Failed, which stays stalled).
 			st.Phase = flaggerv1.CanaryPhaseProgressing
-			SetConditions(&st, cd, "", t0.Add(time.Minute))
+			SetConditions(&st, cd, "", "", t0.Add(time.Minute))
 			checkCond(t, &st, flaggerv1.StalledCondition, nil, cd.Generation)
 		})
 	}
@@ -148,11 +148,11 @@ func TestSetConditionsTransitionTimes(t *testing.T) {
 	cd := newCanary()
 	st := flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseProgressing}
 	t1, t2, t3 := t0, t0.Add(time.Minute), t0.Add(2*time.Minute)
-	SetConditions(&st, cd, "", t1)
+	SetConditions(&st, cd, "", "", t1)
 
 	// Same statuses (Unknown) with another reason and message: transition times stay.
 	st.Phase = flaggerv1.CanaryPhasePromoting
-	SetConditions(&st, cd, "", t2)
+	SetConditions(&st, cd, "", "", t2)
 	for _, typ := range []string{flaggerv1.PromotedCondition, flaggerv1.ReadyCondition, flaggerv1.ReconcilingCondition} {
 		c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
 		if c == nil || !c.LastTransitionTime.Time.Equal(t1) {
@@ -165,7 +165,7 @@ func TestSetConditionsTransitionTimes(t *testing.T) {
 
 	// A status change moves them.
 	st.Phase = flaggerv1.CanaryPhaseSucceeded
-	SetConditions(&st, cd, "", t3)
+	SetConditions(&st, cd, "", "", t3)
 	for _, typ := range []string{flaggerv1.PromotedCondition, flaggerv1.ReadyCondition} {
 		c := flaggerv1.FindCanaryCondition(st.Conditions, typ)
 		if c == nil || c.Status != metav1.ConditionTrue || !c.LastTransitionTime.Time.Equal(t3) {
@@ -181,7 +181,7 @@ func TestSetInvalid(t *testing.T) {
 	cd := newCanary()
 	cd.Generation = 9
 	st := flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseProgressing}
-	SetConditions(&st, cd, "", t0.Add(-time.Minute))
+	SetConditions(&st, cd, "", "", t0.Add(-time.Minute))
 	SetInvalid(&st, cd, "TargetNotFound", "deployment podinfo.test not found", t0)
 
 	if st.ObservedGeneration != 9 {
@@ -214,21 +214,21 @@ func TestSetConditionsUpdateTimes(t *testing.T) {
 		}
 		return c.LastTransitionTime.Time, c.LastUpdateTime.Time
 	}
-	SetConditions(&st, cd, "", t1)
+	SetConditions(&st, cd, "", "", t1)
 	if tr, up := times(flaggerv1.PromotedCondition); !tr.Equal(t1) || !up.Equal(t1) {
 		t.Errorf("new Promoted: transition %v update %v, want both %v", tr, up, t1)
 	}
 
 	// Deciding the same again changes nothing.
 	before := *st.DeepCopy()
-	SetConditions(&st, cd, "", t2)
+	SetConditions(&st, cd, "", "", t2)
 	if !reflect.DeepEqual(before, st) {
 		t.Errorf("unchanged conditions were rewritten:\n%+v\n%+v", before.Conditions, st.Conditions)
 	}
 
 	// Another reason and message, same status: only lastUpdateTime moves.
 	st.Phase = flaggerv1.CanaryPhasePromoting
-	SetConditions(&st, cd, "", t3)
+	SetConditions(&st, cd, "", "", t3)
 	for _, typ := range []string{flaggerv1.PromotedCondition, flaggerv1.ReadyCondition, flaggerv1.ReconcilingCondition} {
 		if tr, up := times(typ); !tr.Equal(t1) || !up.Equal(t3) {
 			t.Errorf("%s after Promoting: transition %v update %v, want %v and %v", typ, tr, up, t1, t3)
@@ -237,7 +237,7 @@ func TestSetConditionsUpdateTimes(t *testing.T) {
 
 	// A status change moves both.
 	st.Phase = flaggerv1.CanaryPhaseSucceeded
-	SetConditions(&st, cd, "", t4)
+	SetConditions(&st, cd, "", "", t4)
 	if tr, up := times(flaggerv1.PromotedCondition); !tr.Equal(t4) || !up.Equal(t4) {
 		t.Errorf("Promoted after Succeeded: transition %v update %v, want both %v", tr, up, t4)
 	}
@@ -248,11 +248,11 @@ func TestSetConditionsUpdateTimes(t *testing.T) {
 func TestSetConditionsFillsUpdateTimeOfOldConditions(t *testing.T) {
 	cd := newCanary()
 	st := flaggerv1.CanaryStatus{Phase: flaggerv1.CanaryPhaseSucceeded}
-	SetConditions(&st, cd, "", t0)
+	SetConditions(&st, cd, "", "", t0)
 	for i := range st.Conditions {
 		st.Conditions[i].LastUpdateTime = metav1.Time{}
 	}
-	SetConditions(&st, cd, "", t0.Add(time.Hour))
+	SetConditions(&st, cd, "", "", t0.Add(time.Hour))
 	for _, c := range st.Conditions {
 		if !c.LastUpdateTime.Time.Equal(t0) {
 			t.Errorf("%s lastUpdateTime %v, want %v", c.Type, c.LastUpdateTime, t0)

@@ -75,6 +75,10 @@ func (m *machine) decide() {
 	case flaggerv1.CanaryPhaseInitialized, flaggerv1.CanaryPhaseSucceeded, flaggerv1.CanaryPhaseFailed:
 		m.idle()
 	case flaggerv1.CanaryPhaseWaiting:
+		if m.cd.Status.ReleaseQueued() {
+			m.queuedRelease()
+			return
+		}
 		if !m.tickDue() {
 			m.d.RequeueAfter = m.untilTick()
 			return
@@ -217,6 +221,10 @@ func (m *machine) startRollout() {
 		return
 	}
 	m.d.Ticked = false // the analysis starts afresh: its first step is due as soon as the canary is ready
+	if m.obs.ReleaseQueue != "" {
+		m.queue()
+		return
+	}
 	if m.obs.Routes.Canary > 0 || m.obs.Routes.Mirrored {
 		// Every analysis starts from the primary taking all traffic (idle() made sure it is ready).
 		m.act(Action{Kind: SetRoutes, Routes: Routes{Primary: totalWeight}})
@@ -227,6 +235,44 @@ func (m *machine) startRollout() {
 	m.event("New revision detected! Scaling up %s.%s", m.cd.Spec.TargetRef.Name, m.cd.Namespace)
 	m.alert(flaggerv1.SeverityInfo, "New revision detected, progressing canary analysis.")
 	m.d.RequeueAfter = m.interval()
+}
+
+// queueRecheck is how often a queued release looks for a free slot when no release's end wakes it.
+const queueRecheck = 30 * time.Second
+
+// queue holds a release whose confirm-rollout gate is open in Waiting until the controller has a
+// slot for it (-max-concurrent-releases); nothing is scaled up or routed meanwhile.
+func (m *machine) queue() {
+	m.setPhase(flaggerv1.CanaryPhaseWaiting)
+	m.d.Queued = m.obs.ReleaseQueue
+	m.event("Release of %s.%s queued: %s", m.cd.Spec.TargetRef.Name, m.cd.Namespace, m.obs.ReleaseQueue)
+	m.d.RequeueAfter = queueRecheck
+}
+
+// queuedRelease starts a queued release once it has a slot: the order of the queue is the
+// controller's (the longest waiting first). A queued canary changes nothing while it waits, so
+// waiting costs no status write.
+func (m *machine) queuedRelease() {
+	if m.obs.ReleaseQueue != "" {
+		m.d.Queued = m.obs.ReleaseQueue
+		m.d.RequeueAfter = queueRecheck
+		return
+	}
+	m.startRollout()
+}
+
+// MayStartRelease tells whether the canary's next decision may start a release, so that the
+// controller looks for a slot only then: a new revision of an idle canary, or one held in Waiting.
+func MayStartRelease(in Input) bool {
+	m := &machine{in: in, cd: in.Canary, obs: in.Observed}
+	m.d.Status = *in.Canary.Status.DeepCopy()
+	switch in.Canary.Status.Phase {
+	case flaggerv1.CanaryPhaseWaiting:
+		return !in.Canary.Spec.Suspend
+	case flaggerv1.CanaryPhaseInitialized, flaggerv1.CanaryPhaseSucceeded, flaggerv1.CanaryPhaseFailed:
+		return !in.Canary.Spec.Suspend && m.newRevision()
+	}
+	return false
 }
 
 // waitForApproval holds a new revision in Waiting while its confirm-rollout gate is closed. Once
@@ -769,7 +815,7 @@ func (m *machine) finish() {
 		step := metav1.NewMicroTime(m.in.Now)
 		st.LastStepTime = &step
 	}
-	SetConditions(st, m.cd, m.d.Stalled, m.in.Now)
+	SetConditions(st, m.cd, m.d.Stalled, m.d.Queued, m.in.Now)
 }
 
 func configsPtr(c map[string]string) *map[string]string {

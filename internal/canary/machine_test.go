@@ -2318,7 +2318,7 @@ func TestDecisionDoesNotAliasInput(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			cd := newCanary(withStatus(sc.st))
 			// Give the input conditions so that aliasing of the slice would show.
-			SetConditions(&cd.Status, cd, "", t0.Add(-time.Hour))
+			SetConditions(&cd.Status, cd, "", "", t0.Add(-time.Hour))
 			obs := observed(cd.Status)
 			if sc.obs != nil {
 				sc.obs(&obs)

@@ -57,6 +57,10 @@ type Observation struct {
 	TargetGone bool
 	// Request is the manual request on the canary that has not been handled yet (nil: none).
 	Request *request.Pending
+	// ReleaseQueue, when set, says why a release may not start now: the controller's limit of
+	// concurrent releases is reached (-max-concurrent-releases). Empty: it may start (a slot is
+	// reserved for it), or there is no limit.
+	ReleaseQueue string
 }
 
 // HookResult is the outcome of one webhook call.
@@ -154,4 +158,7 @@ type Decision struct {
 	Outcome Outcome
 	// Stalled explains why nothing can progress without a change (empty when fine).
 	Stalled string
+	// Queued is why the release waits for a free slot (Observation.ReleaseQueue), in phase Waiting;
+	// empty when it does not.
+	Queued string
 }

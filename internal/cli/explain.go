@@ -102,6 +102,11 @@ func explain(f facts) []string {
 	if cd.Spec.Suspend {
 		add("spec.suspend is true: the controller does nothing with it until it is set to false.")
 	}
+	if st.ReleaseQueued() {
+		if c := flaggerv1.FindCanaryCondition(st.Conditions, flaggerv1.ReconcilingCondition); c != nil {
+			add("%s It starts, nothing scaled up or routed before, when a release ahead of it ends.", oneLine(c.Message))
+		}
+	}
 	explainGates(f, rel, add)
 	explainMetrics(f, rel, add)
 	explainWorkloads(f, add)

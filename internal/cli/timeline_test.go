@@ -95,6 +95,16 @@ func TestTimelineOfAWeightedReleaseInProgress(t *testing.T) {
 		}
 	}
 
+	// A release waiting for a slot says so.
+	queued := cd.DeepCopy()
+	queued.Status.Phase = flaggerv1.CanaryPhaseWaiting
+	queued.Status.Conditions = []flaggerv1.CanaryCondition{{Condition: metav1.Condition{Type: flaggerv1.ReconcilingCondition,
+		Reason: flaggerv1.ReleaseQueuedReason, Message: "Release queued: 3 releases in flight, the controller's limit (-max-concurrent-releases)."}}}
+	got = strings.Join(explain(facts{cd: queued, events: evs, now: now, age: e.Age}), "\n")
+	if want := "- Release queued: 3 releases in flight, the controller's limit (-max-concurrent-releases). It starts"; !strings.Contains(got, want) {
+		t.Errorf("explain lacks %q:\n%s", want, got)
+	}
+
 	// A judged metric's verdict comes from status.lastChecks: its events are not threshold halts.
 	judged := cd.DeepCopy()
 	judged.Spec.Analysis.Metrics[0].Judge = &flaggerv1.CanaryMetricJudge{}

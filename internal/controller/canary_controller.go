@@ -41,6 +41,9 @@ type Options struct {
 	// NoCrossNamespaceRefs is -no-cross-namespace-refs: references (metric templates, alert
 	// providers, Gloo upstreams) outside the canary's namespace are InvalidSpec.
 	NoCrossNamespaceRefs bool
+	// MaxConcurrentReleases is -max-concurrent-releases: the releases in flight at once (0: no
+	// limit); the others wait in Waiting, queued in order.
+	MaxConcurrentReleases int
 }
 
 // MeshRouters returns the traffic router of a provider.
@@ -72,6 +75,8 @@ type CanaryReconciler struct {
 	// checks runs webhooks and metric checks in the background; wakeups brings their late results.
 	checks  *backgroundChecks
 	wakeups chan event.GenericEvent
+	// releases bounds the releases in flight at once (Options.MaxConcurrentReleases).
+	releases *releaseSlots
 	// tasks owns every background task; it lives as long as the manager (NewCanaryReconciler
 	// adds it as a Runnable).
 	tasks *canaryTasks
@@ -143,12 +148,24 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		// copy is ready as soon as the cache has it).
 		obs.Primary = readiness(*pending)
 	}
-	decision := canary.Next(ctx, canary.Input{
+	in := canary.Input{
 		Canary:   cd,
 		Observed: obs,
 		Settings: canary.Settings{Provider: provider, MinInterval: r.Options.MinInterval},
 		Now:      now,
-	}, r.checks.forTick(cd, obs.LastTick, now))
+	}
+	slot := false
+	if r.Options.MaxConcurrentReleases > 0 && canary.MayStartRelease(in) {
+		if in.Observed.ReleaseQueue, err = r.releases.take(ctx, cd, now); err != nil {
+			return ctrl.Result{}, err
+		}
+		slot = in.Observed.ReleaseQueue == ""
+	}
+	decision := canary.Next(ctx, in, r.checks.forTick(cd, obs.LastTick, now))
+	wasInFlight := cd.Status.ReleaseInFlight() // writeStatus replaces cd.Status
+	if slot && !decision.Status.ReleaseInFlight() {
+		r.releases.giveBack(key(cd))
+	}
 
 	r.Metrics.SetWeight(cd, obs.Routes.Primary, obs.Routes.Canary)
 	if err := r.execute(ctx, cd, env, decision.Actions, &decision.Status); err != nil {
@@ -158,6 +175,10 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		return ctrl.Result{}, err
 	}
 	r.remember(cd, decision, now)
+	if wasInFlight && !decision.Status.ReleaseInFlight() {
+		r.releases.release(key(cd), now)
+		r.wakeQueuedReleases(ctx)
+	}
 	r.Metrics.Observe(cd, decision, provider)
 	if analysisStep(cd, decision) {
 		began := r.stepBegan(cd, obs.LastTick, now)
@@ -168,6 +189,16 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		}
 	}
 	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+}
+
+// wakeQueuedReleases wakes the first queued releases when one ended: as many as the limit, since
+// no more can start. A release that ends otherwise (its canary deleted) leaves the queue to its
+// periodic recheck.
+func (r *CanaryReconciler) wakeQueuedReleases(ctx context.Context) {
+	queued := r.releases.queued(ctx)
+	for _, k := range queued[:min(len(queued), r.Options.MaxConcurrentReleases)] {
+		r.wakeUp(k)
+	}
 }
 
 // analysisStep tells whether a decision ran an analysis step: what Flagger's

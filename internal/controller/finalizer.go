@@ -87,7 +87,7 @@ func (r *CanaryReconciler) finalize(ctx context.Context, cd *flaggerv1.Canary) (
 	if cd.Status.Phase != flaggerv1.CanaryPhaseTerminating {
 		st := *cd.Status.DeepCopy()
 		st.Phase = flaggerv1.CanaryPhaseTerminating
-		canary.SetConditions(&st, cd, "", r.Now())
+		canary.SetConditions(&st, cd, "", "", r.Now())
 		if err := r.writeStatus(ctx, cd, st); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}

@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
 	"github.com/pennant/pennant/internal/controller"
 	"github.com/pennant/pennant/internal/testenv"
@@ -22,7 +26,7 @@ func TestShardsOwnDisjointCanariesAndTakeOverARelabelledOne(t *testing.T) {
 	_, shardPaths, _ := startController(t, env, ns, controller.ShardKeyLabel+"=shard1")
 	f.ctx = t.Context()
 
-	alpha, beta := blueGreenCanary("alpha", "Deployment", 2), blueGreenCanary("beta", "Deployment", 2)
+	alpha, beta := blueGreenCanary("alpha", "Deployment", 5), blueGreenCanary("beta", "Deployment", 2)
 	beta.Labels = map[string]string{controller.ShardKeyLabel: "shard1"}
 	f.create(podinfoDeployment("alpha", 1), podinfoDeployment("beta", 1), alpha, beta)
 	f.waitPhase("alpha", flaggerv1.CanaryPhaseInitialized, phaseTimeout)
@@ -56,6 +60,34 @@ func TestShardsOwnDisjointCanariesAndTakeOverARelabelledOne(t *testing.T) {
 	}
 	if got := canaryRequests(shardPaths, "alpha"); len(got) == 0 {
 		t.Error("the shard released the canary without a request of its own")
+	}
+
+	// Moved back in the middle of a release, the canary goes on with it: no new release.
+	f.setImage("alpha", "ghcr.io/stefanprodan/podinfo:6.0.2")
+	f.waitPhase("alpha", flaggerv1.CanaryPhaseProgressing, phaseTimeout)
+	f.update("alpha", moved, func() { delete(moved.Labels, controller.ShardKeyLabel) })
+	f.waitPhase("alpha", flaggerv1.CanaryPhaseSucceeded, phaseTimeout)
+	if got := canaryRequests(mainPaths, "alpha"); len(got) == mainBefore {
+		t.Error("the main controller finished the release without a request of its own")
+	}
+	// Repeated events are one Event counted.
+	var evs corev1.EventList
+	if err := f.c.List(f.ctx, &evs, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for _, e := range evs.Items {
+		if strings.Contains(e.Message, "New revision detected") && strings.Contains(e.Message, f.key("alpha")) {
+			started += int(max(e.Count, 1))
+		}
+	}
+	if started != 2 {
+		t.Errorf("%d releases of alpha started, want 2 (one per image change):\n%s", started, strings.Join(f.events(), "\n"))
+	}
+	primary := &appsv1.Deployment{}
+	f.get("alpha-primary", primary)
+	if got := image(primary.Spec.Template.Spec); got != "ghcr.io/stefanprodan/podinfo:6.0.2" {
+		t.Errorf("primary image %s, want the release's 6.0.2", got)
 	}
 }
 

@@ -91,11 +91,12 @@ func NewCanaryReconciler(mgr ctrl.Manager, cfg Config) (*CanaryReconciler, error
 		// "From: flagger" in kubectl describe and aggregate as Flagger's do.
 		Announcer: Announcer{Recorder: mgr.GetEventRecorderFor("flagger"), Log: ctrl.Log.WithName("canary")}, //nolint:staticcheck
 
-		Metrics: cfg.Metrics,
-		Options: cfg.Options,
-		Now:     time.Now,
-		tasks:   newCanaryTasks(),
-		configs: configs,
+		Metrics:  cfg.Metrics,
+		Options:  cfg.Options,
+		Now:      time.Now,
+		tasks:    newCanaryTasks(),
+		configs:  configs,
+		releases: newReleaseSlots(cfg.Options.MaxConcurrentReleases, mgr.GetClient()),
 
 		apiReader: mgr.GetAPIReader(),
 

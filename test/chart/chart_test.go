@@ -79,7 +79,7 @@ func matrix(t *testing.T) []valuesCase {
 		valuesCase{name: "defaults"},
 		valuesCase{name: "HA", values: map[string]any{
 			"leaderElection":      map[string]any{"enabled": true, "replicaCount": 3},
-			"podDisruptionBudget": map[string]any{"enabled": true}, "threadiness": 4,
+			"podDisruptionBudget": map[string]any{"enabled": true}, "threadiness": 4, "maxConcurrentReleases": 20,
 		}},
 		valuesCase{name: "namespaced", values: map[string]any{"namespace": "apps", "noCrossNamespaceRefs": true}},
 		valuesCase{name: "prometheus bundled", values: map[string]any{"meshProvider": "gloo", "prometheus": map[string]any{"install": true}}},

@@ -111,6 +111,7 @@ controller's defaults, which are Flagger's.
 {{- with $v.kubeconfigBurst }}{{ $a = append $a (printf "-kubeconfig-burst=%v" .) }}{{ end -}}
 {{- with include "flagger.meshKubeconfig" . }}{{ $a = append $a (printf "-kubeconfig-service-mesh=/tmp/istio-host/%s" (fromJson .).key) }}{{ end -}}
 {{- if $v.noCrossNamespaceRefs }}{{ $a = append $a "-no-cross-namespace-refs=true" }}{{ end -}}
+{{- with $v.maxConcurrentReleases }}{{ $a = append $a (printf "-max-concurrent-releases=%v" .) }}{{ end -}}
 {{- with include "pennant.shardSelector" . }}{{ $a = append $a (printf "-watch-label-selector=%s" .) }}{{ end -}}
 {{- $a = append $a "-health-probe-bind-address=:8081" -}}
 {{- $a = concat $a (default (list) $v.additionalArgs) -}}
