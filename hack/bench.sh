@@ -13,7 +13,7 @@ for suite in ${BENCH_SUITES:-judge bench traffic}; do
       go test ./internal/judge/ -run '^$' -bench BenchmarkJudgeVersusThresholds -benchtime 1x || rc=$? ;;
     bench)
       GO_TEST_PKGS=${GO_TEST_PKGS:-./test/bench/} \
-      GO_TEST_FLAGS=${GO_TEST_FLAGS:-"-run ^$ -bench . -benchtime 1x -timeout 15m"} \
+      GO_TEST_FLAGS=${GO_TEST_FLAGS:-"-run ^$ -bench . -benchtime 1x -timeout 90m"} \
         hack/test.sh || rc=$? ;;
     traffic)
       hack/deps.sh && hack/local-cluster.sh build && hack/traefik.sh build > /dev/null && go mod download

@@ -255,7 +255,7 @@ start_apiserver() {
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC --endpoint-reconciler-type=none \
+    --service-cluster-ip-range=10.0.0.0/16 --authorization-mode=RBAC --endpoint-reconciler-type=none \
     --allow-privileged=true --cert-dir="$STATE/apiserver-certs"
   await kube-apiserver curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
     "https://127.0.0.1:$API_PORT/readyz"
@@ -290,9 +290,14 @@ up() {
     --initial-cluster "pennant=http://127.0.0.1:$((ETCD_PORT + 1))"
   await etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
   start_apiserver
+  # Room for make bench's 1,000 canaries: a /16 of Service IPs, 10,000 pods on the fake node, a
+  # controller-manager that keeps up with 1,000 Deployments and never marks the node (and so every
+  # pod, which kwok would not make ready again) unready when a heartbeat comes late under load.
   launch kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG_FILE" \
     --leader-elect=false --secure-port=0 --use-service-account-credentials=false \
-    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --node-monitor-grace-period=10m --kube-api-qps=500 --kube-api-burst=1000 \
+    --concurrent-deployment-syncs=20 --concurrent-replicaset-syncs=20
   launch kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_FILE" --leader-elect=false --secure-port=0
   # The fake node's IP is loopback so that apiserver-to-kubelet traffic stays on this machine.
   # Service IPs are bookkeeping only; pod IPs (10.244.0.0/16) are served only by test/traffic's pods
@@ -310,8 +315,8 @@ metadata:
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
-  capacity: {cpu: "32", memory: 256Gi, pods: "110"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "10000"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "10000"}
 EOF
   await "node kwok-node-0" kctl wait --for=condition=Ready node/kwok-node-0 --timeout=1s
   # Pods are refused until the controller-manager has created the namespace's default ServiceAccount.

@@ -30,7 +30,8 @@ import (
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	os.Exit(testenv.Main(m))
+	// BenchmarkScale's Istio canaries write VirtualServices and DestinationRules.
+	os.Exit(testenv.Main(m, testenv.WithModuleCRDs("istio.io/api", "kubernetes/customresourcedefinitions.gen.yaml")))
 }
 
 const (

@@ -180,13 +180,13 @@ func runPennant(b *testing.B, bin string) (stop func()) {
 	return stop
 }
 
-// startPennant runs pennant on the whole cluster ($KUBECONFIG) and waits until it is ready. It
-// returns its pid, its metrics port and how to stop it.
-func startPennant(b *testing.B, bin string) (pid, port int, stop func()) {
+// startPennant runs pennant on the whole cluster ($KUBECONFIG), with the default flags and args,
+// and waits until it is ready. It returns its pid, its metrics port and how to stop it.
+func startPennant(b *testing.B, bin string, args ...string) (pid, port int, stop func()) {
 	b.Helper()
 	port, probePort := freePort(b), freePort(b)
-	cmd := exec.Command(bin, "-kubeconfig="+os.Getenv("KUBECONFIG"), "-mesh-provider=kubernetes", "-log-level=info",
-		"-port="+strconv.Itoa(port), "-health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort))
+	cmd := exec.Command(bin, append([]string{"-kubeconfig=" + os.Getenv("KUBECONFIG"), "-mesh-provider=kubernetes", "-log-level=info",
+		"-port=" + strconv.Itoa(port), "-health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort)}, args...)...)
 	logs := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -222,24 +222,25 @@ func startPennant(b *testing.B, bin string) (pid, port int, stop func()) {
 }
 
 // vmRSS reads a process's resident set size from /proc, in bytes.
-func vmRSS(b *testing.B, pid int) int64 {
+func vmRSS(b *testing.B, pid int) int64 { return procStatusBytes(b, pid, "VmRSS") }
+
+// procStatusBytes reads a size field (VmRSS, VmHWM) of a process's /proc status, in bytes.
+func procStatusBytes(b *testing.B, pid int, field string) int64 {
 	b.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		b.Fatalf("reading pennant's RSS: %v", err)
+		b.Fatalf("reading pennant's %s: %v", field, err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				b.Fatalf("VmRSS line %q: %v", s.Text(), err)
+				b.Fatalf("%s line %q: %v", field, line, err)
 			}
 			return kb << 10
 		}
 	}
-	b.Fatalf("no VmRSS in /proc/%d/status", pid)
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 

@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	flaggerv1 "github.com/pennant/pennant/api/v1beta1"
+	"github.com/pennant/pennant/internal/testenv"
+)
+
+// scaleScenario is one run of BenchmarkScale: n canaries of a provider.
+type scaleScenario struct {
+	provider string
+	n        int
+}
+
+// scaleScenarios are issue 15's: 100 and 1,000 blue/green canaries (kubernetes provider) and 1,000
+// Istio canaries. BENCH_SCALE overrides them, e.g. "kubernetes:100,istio:1000".
+func scaleScenarios(b *testing.B) []scaleScenario {
+	spec := os.Getenv("BENCH_SCALE")
+	if spec == "" {
+		spec = "kubernetes:100,kubernetes:1000,istio:1000"
+	}
+	var out []scaleScenario
+	for _, item := range strings.Split(spec, ",") {
+		provider, n, ok := strings.Cut(strings.TrimSpace(item), ":")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil || count < 1 {
+			b.Fatalf("BENCH_SCALE item %q: want provider:count", item)
+		}
+		out = append(out, scaleScenario{provider, count})
+	}
+	return out
+}
+
+// The release of every canary: analysis interval 1m (the seeds'), two iterations, no metrics (the
+// controller's own cost is what is measured).
+const (
+	scaleInterval   = "1m"
+	scaleIterations = 2
+)
+
+// BenchmarkScale runs the real pennant binary with its default flags on one namespace of n
+// canaries: it initializes them all, measures the API requests of the idle canaries over a minute,
+// then releases them all at once and reports how late their analysis steps began (p50, p99), the
+// API requests per canary per release, the controller's peak RSS and CPU seconds. Targets: steps
+// within 1s p99, no idle requests, at most 20 requests per canary per release, under 200 MiB.
+func BenchmarkScale(b *testing.B) {
+	bin := buildPennant(b)
+	var rows []string
+	for _, sc := range scaleScenarios(b) {
+		b.Run(fmt.Sprintf("%s-%d", sc.provider, sc.n), func(b *testing.B) {
+			for b.Loop() {
+				rows = append(rows, runScale(b, bin, sc))
+			}
+		})
+	}
+	fmt.Printf("\n%-22s  %-9s  %-12s  %-10s  %-10s  %-12s  %-9s  %s\n", "scale (interval 1m)", "init", "idle req/min", "late p50", "late p99",
+		"req/release", "peak RSS", "CPU s")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+	fmt.Println("targets: idle 0 requests, steps late <= 1s p99, <= 20 requests per canary per release, RSS < 200 MiB")
+}
+
+func runScale(b *testing.B, bin string, sc scaleScenario) string {
+	env := testenv.Start(b)
+	env.RequireCluster(b)
+	ns := env.NewNamespace(b)
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 2000, 2000
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, sc.n)
+	for i := range names {
+		names[i] = fmt.Sprintf("app%04d", i)
+	}
+	parallel(b, names, func(name string) error {
+		cd := bgCanary(name, scaleInterval, scaleIterations)
+		cd.Spec.Provider = sc.provider
+		for _, o := range []client.Object{deployment(name), cd} {
+			o.SetNamespace(ns)
+			if err := c.Create(context.Background(), o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	began := time.Now()
+	pid, port, stop := startPennant(b, bin, "-namespace="+ns)
+	defer stop()
+	s := &setup{ns: ns, c: c}
+	s.waitAll(b, sc.n, flaggerv1.CanaryPhaseInitialized, 20*time.Minute)
+	initialized := time.Since(began)
+	time.Sleep(10 * time.Second) // initialization's last events
+
+	idleBefore := scrape(b, port)
+	time.Sleep(time.Minute)
+	idle := (counter(scrape(b, port), "rest_client_requests_total") - counter(idleBefore, "rest_client_requests_total")) / float64(sc.n)
+
+	before, apiBefore := scrape(b, port), apiRequests(b, env)
+	parallel(b, names, func(name string) error {
+		d := &appsv1.Deployment{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = "ghcr.io/stefanprodan/podinfo:6.0.1"
+		return c.Update(context.Background(), d)
+	})
+	s.waitAll(b, sc.n, flaggerv1.CanaryPhaseSucceeded, 30*time.Minute)
+	time.Sleep(5 * time.Second) // the last steps' status writes
+	after := scrape(b, port)
+	printBreakdown(sc, apiBefore, apiRequests(b, env))
+	perRelease := (counter(after, "rest_client_requests_total") - counter(before, "rest_client_requests_total")) / float64(sc.n)
+	late := histogramDelta(after["pennant_analysis_step_lateness_seconds"], before["pennant_analysis_step_lateness_seconds"])
+	cpu := counter(after, "process_cpu_seconds_total")
+	peak := vmHWM(b, pid)
+
+	b.ReportMetric(quantile(late, 0.99), "late-p99-s")
+	b.ReportMetric(perRelease, "requests/canary/release")
+	b.ReportMetric(float64(peak>>20), "peak-MiB")
+	return fmt.Sprintf("%-22s  %-9s  %12.2f  %9.3fs  %9.3fs  %12.1f  %5d MiB  %6.0f",
+		fmt.Sprintf("%s, %d canaries", sc.provider, sc.n), initialized.Round(time.Second), idle,
+		quantile(late, 0.5), quantile(late, 0.99), perRelease, peak>>20, cpu)
+}
+
+// parallel runs fn for every name on 20 workers and fails on the first error.
+func parallel(b *testing.B, names []string, fn func(string) error) {
+	b.Helper()
+	work := make(chan string)
+	errs := make(chan error, len(names))
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				if err := fn(name); err != nil {
+					errs <- fmt.Errorf("%s: %w", name, err)
+				}
+			}
+		}()
+	}
+	for _, n := range names {
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// waitAll waits until n canaries of the namespace are in phase want, listing them every 2s.
+func (s *setup) waitAll(b *testing.B, n int, want flaggerv1.CanaryPhase, timeout time.Duration) {
+	b.Helper()
+	testenv.Eventually(b, timeout, 2*time.Second, func() (bool, string) {
+		var list flaggerv1.CanaryList
+		if err := s.c.List(context.Background(), &list, client.InNamespace(s.ns)); err != nil {
+			return false, err.Error()
+		}
+		phases := map[flaggerv1.CanaryPhase]int{}
+		for i := range list.Items {
+			phases[list.Items[i].Status.Phase]++
+		}
+		return phases[want] == n, fmt.Sprintf("phases %v, want %d %s", phases, n, want)
+	})
+}
+
+// scrape reads pennant's /metrics.
+func scrape(b *testing.B, port int) map[string]*dto.MetricFamily {
+	b.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		b.Fatalf("scraping pennant: %v", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		b.Fatalf("parsing pennant's metrics: %v", err)
+	}
+	return families
+}
+
+// counter sums a counter's (or gauge's) series.
+func counter(families map[string]*dto.MetricFamily, name string) float64 {
+	var total float64
+	for _, m := range families[name].GetMetric() {
+		total += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+	}
+	return total
+}
+
+// bucket is a histogram bucket: the observations up to its upper bound.
+type bucket struct {
+	le    float64
+	count float64
+}
+
+// histogramDelta is the buckets of a histogram's observations between two scrapes.
+func histogramDelta(after, before *dto.MetricFamily) []bucket {
+	counts := map[float64]float64{}
+	for _, f := range []struct {
+		fam  *dto.MetricFamily
+		sign float64
+	}{{after, 1}, {before, -1}} {
+		for _, m := range f.fam.GetMetric() {
+			for _, bk := range m.GetHistogram().GetBucket() {
+				counts[bk.GetUpperBound()] += f.sign * float64(bk.GetCumulativeCount())
+			}
+		}
+	}
+	var out []bucket
+	for le, n := range counts {
+		out = append(out, bucket{le, n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].le < out[j].le })
+	return out
+}
+
+// quantile interpolates a quantile within cumulative buckets, as PromQL's histogram_quantile does
+// (NaN without observations).
+func quantile(buckets []bucket, q float64) float64 {
+	if len(buckets) == 0 {
+		return math.NaN()
+	}
+	total := buckets[len(buckets)-1].count
+	if total <= 0 {
+		return math.NaN()
+	}
+	rank, lower, below := q*total, 0.0, 0.0
+	for _, bk := range buckets {
+		if bk.count >= rank {
+			if math.IsInf(bk.le, 1) {
+				return lower
+			}
+			return lower + (bk.le-lower)*(rank-below)/math.Max(bk.count-below, 1e-9)
+		}
+		lower, below = bk.le, bk.count
+	}
+	return lower
+}
+
+// vmHWM is a process's peak resident set size, in bytes.
+func vmHWM(b *testing.B, pid int) int64 { return procStatusBytes(b, pid, "VmHWM") }
+
+// apiRequests is the apiserver's apiserver_request_total by verb, resource and subresource.
+func apiRequests(b *testing.B, env *testenv.Env) map[string]float64 {
+	b.Helper()
+	rc, err := rest.RESTClientFor(withCodecs(env.Config))
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := rc.Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.Fatalf("apiserver metrics: %v", err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(raw)))
+	if err != nil {
+		b.Fatalf("parsing the apiserver's metrics: %v", err)
+	}
+	out := map[string]float64{}
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		k := strings.TrimSuffix(l["verb"]+" "+l["resource"]+"/"+l["subresource"], "/")
+		out[k] += m.GetCounter().GetValue()
+	}
+	return out
+}
+
+// printBreakdown prints where a release's API requests went, per canary, all clients together
+// (the benchmark's own: a GET and an UPDATE of each Deployment; kube-controller-manager's too).
+func printBreakdown(sc scaleScenario, before, after map[string]float64) {
+	type row struct {
+		k string
+		v float64
+	}
+	var rows []row
+	for k, v := range after {
+		if d := (v - before[k]) / float64(sc.n); d >= 0.05 {
+			rows = append(rows, row{k, d})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].v > rows[j].v })
+	var parts []string
+	for _, r := range rows {
+		parts = append(parts, fmt.Sprintf("%s %.2f", r.k, r.v))
+	}
+	fmt.Printf("%s, %d canaries: apiserver requests per canary during the release, every client: %s\n", sc.provider, sc.n, strings.Join(parts, ", "))
+}
