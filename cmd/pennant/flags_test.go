@@ -33,15 +33,17 @@ func TestFlaggerDeploymentArgsParse(t *testing.T) {
 	}
 }
 
+// The defaults are Flagger's, but for the client's rate and the workers, raised by measurement
+// (README "Scaling").
 func TestFlagDefaultsMatchFlagger(t *testing.T) {
 	o, err := parseFlags(flag.NewFlagSet("test", flag.ContinueOnError), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := options{
-		kubeconfigQPS: 100, kubeconfigBurst: 250, metricsServer: "http://prometheus:9090",
+		kubeconfigQPS: 500, kubeconfigBurst: 1000, metricsServer: "http://prometheus:9090",
 		controlLoopInterval: 10 * time.Second, logLevel: "debug", zapEncoding: "json", port: 8080,
-		slackUser: "flagger", threadiness: 2, meshProvider: "istio",
+		slackUser: "flagger", threadiness: 8, meshProvider: "istio",
 		selectorLabels: "app,name,app.kubernetes.io/name", ingressAnnotationsPrefix: "nginx.ingress.kubernetes.io",
 		leaderElectionNamespace: "kube-system", enableConfigTracking: true, minAnalysisInterval: 10 * time.Second,
 	}

@@ -31,7 +31,8 @@ type scaleScenario struct {
 }
 
 // scaleScenarios are issue 15's: 100 and 1,000 blue/green canaries (kubernetes provider) and 1,000
-// Istio canaries. BENCH_SCALE overrides them, e.g. "kubernetes:100,istio:1000".
+// Istio canaries. BENCH_SCALE overrides them, e.g. "kubernetes:100,istio:1000"; BENCH_PENNANT_ARGS
+// adds flags to pennant's defaults, e.g. "-threadiness=8".
 func scaleScenarios(b *testing.B) []scaleScenario {
 	spec := os.Getenv("BENCH_SCALE")
 	if spec == "" {
@@ -106,7 +107,7 @@ func runScale(b *testing.B, bin string, sc scaleScenario) string {
 	})
 
 	began := time.Now()
-	pid, port, stop := startPennant(b, bin, "-namespace="+ns)
+	pid, port, stop := startPennant(b, bin, append([]string{"-namespace=" + ns}, strings.Fields(os.Getenv("BENCH_PENNANT_ARGS"))...)...)
 	defer stop()
 	s := &setup{ns: ns, c: c}
 	s.waitAll(b, sc.n, flaggerv1.CanaryPhaseInitialized, 20*time.Minute)
