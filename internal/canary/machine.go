@@ -265,7 +265,7 @@ func (m *machine) queuedRelease() {
 // controller looks for a slot only then: a new revision of an idle canary, or one held in Waiting.
 func MayStartRelease(in Input) bool {
 	m := &machine{in: in, cd: in.Canary, obs: in.Observed}
-	m.d.Status = *in.Canary.Status.DeepCopy()
+	m.d.Status = in.Canary.Status // read only
 	switch in.Canary.Status.Phase {
 	case flaggerv1.CanaryPhaseWaiting:
 		return !in.Canary.Spec.Suspend

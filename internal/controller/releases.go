@@ -53,7 +53,6 @@ func (s *releaseSlots) take(ctx context.Context, cd *flaggerv1.Canary, now time.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inFlight := map[types.NamespacedName]bool{}
-	var waiting []queuedRelease
 	for i := range list.Items {
 		c := &list.Items[i]
 		k := key(c)
@@ -64,15 +63,12 @@ func (s *releaseSlots) take(ctx context.Context, cd *flaggerv1.Canary, now time.
 			delete(s.ended, k) // the cache has caught up with its end
 		}
 		_, over := s.ended[k]
-		switch {
-		case k == self:
-		case c.Status.ReleaseInFlight() && !over:
+		if k != self && c.Status.ReleaseInFlight() && !over {
 			inFlight[k] = true
-		case c.Status.ReleaseQueued() && !reservedFor(s.reserved, k):
-			// (a reserved one has left the queue: the cache lags its start)
-			waiting = append(waiting, queuedRelease{k, c.Status.LastTransitionTime.Time})
 		}
 	}
+	// A reserved release has left the queue, whatever the lagging cache says.
+	waiting := queueOf(list.Items, func(k types.NamespacedName) bool { _, ok := s.reserved[k]; return ok || k == self })
 	for k, at := range s.ended {
 		if now.Sub(at) > reservationTTL {
 			delete(s.ended, k)
@@ -89,12 +85,7 @@ func (s *releaseSlots) take(ctx context.Context, cd *flaggerv1.Canary, now time.
 	if cd.Status.ReleaseQueued() {
 		me.since = cd.Status.LastTransitionTime.Time
 	}
-	ahead := 0
-	for _, w := range waiting {
-		if w.before(me) {
-			ahead++
-		}
-	}
+	ahead, _ := slices.BinarySearchFunc(waiting, me, queuedRelease.compare)
 	if len(inFlight)+ahead >= s.limit {
 		return fmt.Sprintf("%d releases in flight, the controller's limit (-max-concurrent-releases)", s.limit), nil
 	}
@@ -132,28 +123,25 @@ func (s *releaseSlots) queued(ctx context.Context) []types.NamespacedName {
 	if err := s.cache.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
-	var waiting []queuedRelease
-	for i := range list.Items {
-		if c := &list.Items[i]; c.Status.ReleaseQueued() {
-			waiting = append(waiting, queuedRelease{key(c), c.Status.LastTransitionTime.Time})
-		}
-	}
-	slices.SortFunc(waiting, func(a, b queuedRelease) int {
-		if a.before(b) {
-			return -1
-		}
-		return 1
-	})
-	out := make([]types.NamespacedName, len(waiting))
-	for i, w := range waiting {
-		out[i] = w.canary
+	var out []types.NamespacedName
+	for _, w := range queueOf(list.Items, func(types.NamespacedName) bool { return false }) {
+		out = append(out, w.canary)
 	}
 	return out
 }
 
-func reservedFor(reserved map[types.NamespacedName]time.Time, k types.NamespacedName) bool {
-	_, ok := reserved[k]
-	return ok
+// queueOf is the queue of the releases of canaries waiting for a slot, but those skip names, in
+// order.
+func queueOf(canaries []flaggerv1.Canary, skip func(types.NamespacedName) bool) []queuedRelease {
+	var q []queuedRelease
+	for i := range canaries {
+		c := &canaries[i]
+		if k := key(c); c.Status.ReleaseQueued() && !skip(k) {
+			q = append(q, queuedRelease{k, c.Status.LastTransitionTime.Time})
+		}
+	}
+	slices.SortFunc(q, queuedRelease.compare)
+	return q
 }
 
 type queuedRelease struct {
@@ -161,10 +149,7 @@ type queuedRelease struct {
 	since  time.Time
 }
 
-// before orders the queue: the longest waiting first, then by namespace and name.
-func (q queuedRelease) before(o queuedRelease) bool {
-	if c := q.since.Compare(o.since); c != 0 {
-		return c < 0
-	}
-	return cmp.Or(cmp.Compare(q.canary.Namespace, o.canary.Namespace), cmp.Compare(q.canary.Name, o.canary.Name)) < 0
+// compare orders the queue: the longest waiting first, then by namespace and name.
+func (q queuedRelease) compare(o queuedRelease) int {
+	return cmp.Or(q.since.Compare(o.since), cmp.Compare(q.canary.Namespace, o.canary.Namespace), cmp.Compare(q.canary.Name, o.canary.Name))
 }

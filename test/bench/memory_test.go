@@ -143,16 +143,8 @@ func measureRSS(b *testing.B, env *testenv.Env, bin string) (rss, heap int64) {
 // secretWatches is the apiserver's count of running watches of Secrets, by scope (cluster, namespace).
 func secretWatches(b *testing.B, env *testenv.Env) map[string]float64 {
 	b.Helper()
-	rc, err := rest.RESTClientFor(withCodecs(env.Config))
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, err := rc.Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		b.Fatalf("apiserver metrics: %v", err)
-	}
 	out := map[string]float64{}
-	for _, line := range strings.Split(string(raw), "\n") {
+	for _, line := range strings.Split(string(apiserverMetrics(b, env)), "\n") {
 		if !strings.HasPrefix(line, "apiserver_longrunning_requests{") || !strings.Contains(line, `resource="secrets"`) ||
 			!strings.Contains(line, `verb="WATCH"`) {
 			continue
@@ -165,6 +157,20 @@ func secretWatches(b *testing.B, env *testenv.Env) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// apiserverMetrics is the API server's /metrics exposition.
+func apiserverMetrics(b *testing.B, env *testenv.Env) []byte {
+	b.Helper()
+	rc, err := rest.RESTClientFor(withCodecs(env.Config))
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := rc.Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.Fatalf("apiserver metrics: %v", err)
+	}
+	return raw
 }
 
 func withCodecs(cfg *rest.Config) *rest.Config {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -269,16 +270,8 @@ func vmHWM(b *testing.B, pid int) int64 { return procStatusBytes(b, pid, "VmHWM"
 // apiRequests is the apiserver's apiserver_request_total by verb, resource and subresource.
 func apiRequests(b *testing.B, env *testenv.Env) map[string]float64 {
 	b.Helper()
-	rc, err := rest.RESTClientFor(withCodecs(env.Config))
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, err := rc.Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		b.Fatalf("apiserver metrics: %v", err)
-	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(raw)))
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(apiserverMetrics(b, env)))
 	if err != nil {
 		b.Fatalf("parsing the apiserver's metrics: %v", err)
 	}
