@@ -188,7 +188,17 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 			r.Metrics.ObserveStepLateness(began.Sub(obs.LastTick.Add(cd.GetAnalysisInterval(r.Options.MinInterval))))
 		}
 	}
-	return ctrl.Result{RequeueAfter: decision.RequeueAfter}, nil
+	return ctrl.Result{RequeueAfter: r.fromNow(decision.RequeueAfter, now)}, nil
+}
+
+// fromNow turns a decision's wait, counted from when the decision was taken, into one counted from
+// now: the next step is due one interval after this one began, not after this reconcile's writes
+// returned, which a busy API server can take seconds over (a step would be late by as much).
+func (r *CanaryReconciler) fromNow(wait time.Duration, decided time.Time) time.Duration {
+	if wait <= 0 {
+		return wait
+	}
+	return max(time.Millisecond, wait-r.Now().Sub(decided))
 }
 
 // wakeQueuedReleases wakes the first queued releases when one ended: as many as the limit, since

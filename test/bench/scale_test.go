@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -120,6 +121,7 @@ func runScale(b *testing.B, bin string, sc scaleScenario) string {
 	idle := (counter(scrape(b, port), "rest_client_requests_total") - counter(idleBefore, "rest_client_requests_total")) / float64(sc.n)
 
 	before, apiBefore := scrape(b, port), apiRequests(b, env)
+	released := time.Now()
 	parallel(b, names, func(name string) error {
 		d := &appsv1.Deployment{}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, d); err != nil {
@@ -132,8 +134,10 @@ func runScale(b *testing.B, bin string, sc scaleScenario) string {
 	time.Sleep(5 * time.Second) // the last steps' status writes
 	after := scrape(b, port)
 	printBreakdown(sc, apiBefore, apiRequests(b, env))
+	printReleaseEvents(b, c, sc, ns, released)
 	perRelease := (counter(after, "rest_client_requests_total") - counter(before, "rest_client_requests_total")) / float64(sc.n)
 	late := histogramDelta(after["pennant_analysis_step_lateness_seconds"], before["pennant_analysis_step_lateness_seconds"])
+	printWhereTheTimeWent(sc, before, after, late)
 	cpu := counter(after, "process_cpu_seconds_total")
 	peak := vmHWM(b, pid)
 
@@ -143,6 +147,32 @@ func runScale(b *testing.B, bin string, sc scaleScenario) string {
 	return fmt.Sprintf("%-22s  %-9s  %12.2f  %9.3fs  %9.3fs  %12.1f  %5d MiB  %6.0f",
 		fmt.Sprintf("%s, %d canaries", sc.provider, sc.n), initialized.Round(time.Second), idle,
 		quantile(late, 0.5), quantile(late, 0.99), perRelease, peak>>20, cpu)
+}
+
+// printReleaseEvents prints how many events the controller recorded per canary during the release,
+// by message (the canary's name taken out), so that events lost under load show.
+func printReleaseEvents(b *testing.B, c client.Client, sc scaleScenario, ns string, since time.Time) {
+	b.Helper()
+	var list corev1.EventList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		b.Fatalf("listing events: %v", err)
+	}
+	byMessage := map[string]int{}
+	total := 0
+	for _, e := range list.Items {
+		if e.InvolvedObject.Kind != "Canary" || e.LastTimestamp.Time.Before(since.Truncate(time.Second)) {
+			continue
+		}
+		msg := strings.ReplaceAll(e.Message, e.InvolvedObject.Name, "NAME")
+		byMessage[msg] += int(max(e.Count, 1))
+		total += int(max(e.Count, 1))
+	}
+	var parts []string
+	for m, n := range byMessage {
+		parts = append(parts, fmt.Sprintf("%q %.2f", m, float64(n)/float64(sc.n)))
+	}
+	sort.Strings(parts)
+	fmt.Printf("%s, %d canaries: %.2f events per canary during the release: %s\n", sc.provider, sc.n, float64(total)/float64(sc.n), strings.Join(parts, ", "))
 }
 
 // parallel runs fn for every name on 20 workers and fails on the first error.
@@ -207,8 +237,13 @@ func scrape(b *testing.B, port int) map[string]*dto.MetricFamily {
 
 // counter sums a counter's (or gauge's) series.
 func counter(families map[string]*dto.MetricFamily, name string) float64 {
+	return sum(families[name])
+}
+
+// sum adds up a counter's (or gauge's) series.
+func sum(fam *dto.MetricFamily) float64 {
 	var total float64
-	for _, m := range families[name].GetMetric() {
+	for _, m := range fam.GetMetric() {
 		total += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
 	}
 	return total
@@ -218,6 +253,45 @@ func counter(families map[string]*dto.MetricFamily, name string) float64 {
 type bucket struct {
 	le    float64
 	count float64
+}
+
+// printWhereTheTimeWent prints what explains the steps' lateness: the canary work queue's wait and
+// its reconciles' duration (p50, p99), the reconciles per canary during the release, and the
+// lateness histogram itself.
+func printWhereTheTimeWent(sc scaleScenario, before, after map[string]*dto.MetricFamily, late []bucket) {
+	canaryOnly := func(name, label string) []bucket {
+		return histogramDelta(only(after[name], label, "canary"), only(before[name], label, "canary"))
+	}
+	wait := canaryOnly("workqueue_queue_duration_seconds", "name")
+	work := canaryOnly("controller_runtime_reconcile_time_seconds", "controller")
+	reconciles := sum(only(after["controller_runtime_reconcile_total"], "controller", "canary")) -
+		sum(only(before["controller_runtime_reconcile_total"], "controller", "canary"))
+	var hist []string
+	for i, bk := range late {
+		below := 0.0
+		if i > 0 {
+			below = late[i-1].count
+		}
+		if bk.count > below {
+			hist = append(hist, fmt.Sprintf("<=%gs: %.0f", bk.le, bk.count-below))
+		}
+	}
+	fmt.Printf("%s, %d canaries: queue wait p50 %.3fs p99 %.3fs; reconcile p50 %.3fs p99 %.3fs; %.1f reconciles per canary; steps late %s\n",
+		sc.provider, sc.n, quantile(wait, 0.5), quantile(wait, 0.99), quantile(work, 0.5), quantile(work, 0.99),
+		reconciles/float64(sc.n), strings.Join(hist, ", "))
+}
+
+// only is a metric family's series whose label has the value.
+func only(fam *dto.MetricFamily, label, value string) *dto.MetricFamily {
+	out := &dto.MetricFamily{}
+	for _, m := range fam.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == value {
+				out.Metric = append(out.Metric, m)
+			}
+		}
+	}
+	return out
 }
 
 // histogramDelta is the buckets of a histogram's observations between two scrapes.
