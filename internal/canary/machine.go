@@ -340,7 +340,7 @@ func (m *machine) progress() {
 			// minimum of 0: scale it up again; the checks then decide as they would have.
 			m.act(Action{Kind: ScaleUp})
 		}
-		m.waitFor(m.obs.Canary)
+		m.waitForRollout(m.obs.Canary)
 		return
 	}
 	if m.cd.SkipAnalysis() {
@@ -550,7 +550,7 @@ func (m *machine) promoting() {
 		if !m.obs.PrimaryPromoted {
 			m.act(Action{Kind: Promote})
 		}
-		m.waitFor(m.obs.Primary)
+		m.waitForRollout(m.obs.Primary)
 		return
 	}
 	a := m.cd.GetAnalysis()
@@ -709,13 +709,29 @@ func (m *machine) allPassed(results []HookResult, failFormat, passFormat string)
 
 // waitFor announces a readiness wait at most once per interval; watch events on the workload
 // wake the canary as soon as it is ready, the requeue only checks the deadline.
-func (m *machine) waitFor(r Readiness) {
+func (m *machine) waitFor(r Readiness) { m.waitSince(r, time.Time{}) }
+
+// waitForRollout waits for a rollout the release has just started (the canary's scale-up, the
+// primary's promotion), which takes a few seconds in every release: like Flagger, which looks at
+// it again on its next tick, it announces the wait only when the rollout is still not done one
+// interval after the phase's last transition. A Warning event in every release would be noise to
+// whoever alerts on them.
+func (m *machine) waitForRollout(r Readiness) { m.waitSince(r, m.d.Status.LastTransitionTime.Time) }
+
+func (m *machine) waitSince(r Readiness, began time.Time) {
+	quiet := time.Duration(0)
+	if !began.IsZero() {
+		quiet = m.interval() - m.in.Now.Sub(began)
+	}
 	last := m.obs.LastWait
-	if r.Message != "" && (last.IsZero() || m.in.Now.Sub(last) >= m.interval()) {
+	if r.Message != "" && quiet <= 0 && (last.IsZero() || m.in.Now.Sub(last) >= m.interval()) {
 		m.warn("%s", r.Message)
 		m.d.Waited = true
 	}
 	m.d.RequeueAfter = m.interval()
+	if quiet > 0 {
+		m.d.RequeueAfter = quiet
+	}
 	if left := m.untilDeadline(); left > 0 && left < m.d.RequeueAfter {
 		m.d.RequeueAfter = left
 	}

@@ -1152,6 +1152,23 @@ func TestProgressingCanaryReadiness(t *testing.T) {
 			check:   unchangedStatus,
 		},
 		{
+			name:    "canary scaled up less than an interval ago: quiet wait, looked at again when the interval is over",
+			canary:  newCanary(hooks, withStatus(since(status(flaggerv1.CanaryPhaseProgressing, 0, 0, 0), 20*time.Second))),
+			obs:     notReady,
+			phase:   flaggerv1.CanaryPhaseProgressing,
+			requeue: interval - 20*time.Second,
+			check:   unchangedStatus,
+		},
+		{
+			name:    "canary still rolling out an interval after its scale-up: wait event",
+			canary:  newCanary(hooks, withStatus(since(status(flaggerv1.CanaryPhaseProgressing, 0, 0, 0), interval))),
+			obs:     notReady,
+			phase:   flaggerv1.CanaryPhaseProgressing,
+			actions: []string{"Warning: " + canaryWaitMsg},
+			requeue: interval,
+			check:   unchangedStatus,
+		},
+		{
 			name:   "canary not ready, tick not due: nothing",
 			canary: newCanary(hooks, withStatus(status(flaggerv1.CanaryPhaseProgressing, 10, 0, 0))),
 			obs: func(o *Observation) {
@@ -1924,13 +1941,20 @@ func TestPromoting(t *testing.T) {
 			obs:    func(o *Observation) { o.PrimaryPromoted = false },
 			phase:  flaggerv1.CanaryPhasePromoting, weight: 50,
 			actions: []string{"Promote"},
-			requeue: interval,
+			requeue: interval - 30*time.Second, // the rest of the rollout's quiet interval
 			check: allOf(unchangedStatus,
 				condition(flaggerv1.PromotedCondition, metav1.ConditionUnknown, "Promoting", "Canary analysis completed, starting primary rolling update.")),
 		},
 		{
-			name:   "primary rolling out: wait event",
+			name:   "primary rolling out within an interval of the promotion: quiet wait, looked at again when the interval is over",
 			canary: newCanary(withStatus(promoting(50, 30*time.Second))),
+			obs:    func(o *Observation) { o.Primary = Readiness{Message: primaryWaitMsg} },
+			phase:  flaggerv1.CanaryPhasePromoting, weight: 50,
+			requeue: interval - 30*time.Second,
+		},
+		{
+			name:   "primary still rolling out an interval after the promotion: wait event",
+			canary: newCanary(withStatus(promoting(50, interval+time.Second))),
 			obs:    func(o *Observation) { o.Primary = Readiness{Message: primaryWaitMsg} },
 			phase:  flaggerv1.CanaryPhasePromoting, weight: 50,
 			actions: []string{"Warning: " + primaryWaitMsg},
