@@ -162,7 +162,8 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		slot = in.Observed.ReleaseQueue == ""
 	}
 	decision := canary.Next(ctx, in, r.checks.forTick(cd, obs.LastTick, now))
-	wasInFlight := cd.Status.ReleaseInFlight() // writeStatus replaces cd.Status
+	// writeStatus replaces cd.Status: what the decision started from is read before.
+	wasInFlight, stepped := cd.Status.ReleaseInFlight(), analysisStep(cd, decision)
 	if slot && !decision.Status.ReleaseInFlight() {
 		r.releases.giveBack(key(cd))
 	}
@@ -180,7 +181,7 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 		r.wakeQueuedReleases(ctx)
 	}
 	r.Metrics.Observe(cd, decision, provider)
-	if analysisStep(cd, decision) {
+	if stepped {
 		began := r.stepBegan(cd, obs.LastTick, now)
 		r.Metrics.ObserveDuration(cd, r.Now().Sub(began))
 		if !obs.LastTick.IsZero() {
@@ -212,8 +213,9 @@ func (r *CanaryReconciler) wakeQueuedReleases(ctx context.Context) {
 }
 
 // analysisStep tells whether a decision ran an analysis step: what Flagger's
-// flagger_canary_duration_seconds times (its checks and the traffic step after them), unlike the
-// steps of a promotion or a closed confirm-rollout gate.
+// flagger_canary_duration_seconds times (its checks and the traffic step after them, or the
+// promotion they decide), unlike the steps of a promotion or a closed confirm-rollout gate. cd is
+// the canary the decision started from.
 func analysisStep(cd *flaggerv1.Canary, d canary.Decision) bool {
 	switch cd.Status.Phase {
 	case flaggerv1.CanaryPhaseProgressing, flaggerv1.CanaryPhaseWaitingPromotion:

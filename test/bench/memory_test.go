@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -195,6 +196,15 @@ func startPennant(b *testing.B, bin string, args ...string) (pid, port int, stop
 		"-port=" + strconv.Itoa(port), "-health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort)}, args...)...)
 	logs := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	if path := os.Getenv("BENCH_PENNANT_LOG"); path != "" {
+		// Kept for a look at what the controller did (BENCH_PENNANT_LOG=/tmp/pennant.log).
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = f.Close() })
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(logs, f), io.MultiWriter(logs, f)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("starting pennant: %v", err)
 	}

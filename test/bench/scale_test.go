@@ -264,8 +264,19 @@ func printWhereTheTimeWent(sc scaleScenario, before, after map[string]*dto.Metri
 	}
 	wait := canaryOnly("workqueue_queue_duration_seconds", "name")
 	work := canaryOnly("controller_runtime_reconcile_time_seconds", "controller")
-	reconciles := sum(only(after["controller_runtime_reconcile_total"], "controller", "canary")) -
-		sum(only(before["controller_runtime_reconcile_total"], "controller", "canary"))
+	reconcilesOf := func(fams map[string]*dto.MetricFamily, result string) float64 {
+		total := 0.0
+		for _, m := range only(fams["controller_runtime_reconcile_total"], "controller", "canary").GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && (result == "" || l.GetValue() == result) {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return total
+	}
+	reconciles := reconcilesOf(after, "") - reconcilesOf(before, "")
+	failed := reconcilesOf(after, "error") - reconcilesOf(before, "error")
 	var hist []string
 	for i, bk := range late {
 		below := 0.0
@@ -276,9 +287,9 @@ func printWhereTheTimeWent(sc scaleScenario, before, after map[string]*dto.Metri
 			hist = append(hist, fmt.Sprintf("<=%gs: %.0f", bk.le, bk.count-below))
 		}
 	}
-	fmt.Printf("%s, %d canaries: queue wait p50 %.3fs p99 %.3fs; reconcile p50 %.3fs p99 %.3fs; %.1f reconciles per canary; steps late %s\n",
+	fmt.Printf("%s, %d canaries: queue wait p50 %.3fs p99 %.3fs; reconcile p50 %.3fs p99 %.3fs; %.1f reconciles per canary (%.0f failed, retried with the queue's backoff); steps late %s\n",
 		sc.provider, sc.n, quantile(wait, 0.5), quantile(wait, 0.99), quantile(work, 0.5), quantile(work, 0.99),
-		reconciles/float64(sc.n), strings.Join(hist, ", "))
+		reconciles/float64(sc.n), failed, strings.Join(hist, ", "))
 }
 
 // only is a metric family's series whose label has the value.
