@@ -189,7 +189,24 @@ func (r *CanaryReconciler) advance(ctx context.Context, cd *flaggerv1.Canary) (c
 			r.Metrics.ObserveStepLateness(began.Sub(obs.LastTick.Add(cd.GetAnalysisInterval(r.Options.MinInterval))))
 		}
 	}
-	return ctrl.Result{RequeueAfter: r.fromNow(decision.RequeueAfter, now)}, nil
+	return requeue(r.fromNow(decision.RequeueAfter, now), decision.RequeueAfter), nil
+}
+
+// duePriority is the work queue priority of a canary's timed requeue (controller-runtime's
+// priority queue serves higher priorities first; watch events enqueue at 0, or below when nothing
+// changed).
+const duePriority = 10
+
+// requeue is the result of a decision that waits wait (after, from now): a wait of a second or
+// more is an analysis step falling due (or a deadline to look at) and goes ahead of the reconciles
+// that watch events bring, so that steps run on time while a wave of promotions keeps the workers
+// busy with their rollouts; a shorter one carries a release on and goes in line with them.
+func requeue(after, wait time.Duration) ctrl.Result {
+	prio := 0
+	if wait >= time.Second {
+		prio = duePriority
+	}
+	return ctrl.Result{RequeueAfter: after, Priority: &prio}
 }
 
 // fromNow turns a decision's wait, counted from when the decision was taken, into one counted from

@@ -23,3 +23,22 @@ func TestNextStepIsCountedFromTheDecision(t *testing.T) {
 		}
 	}
 }
+
+// A step falling due goes ahead of watch events in the work queue; a release carried on at once
+// goes in line with them.
+func TestDueStepsGoAheadInTheQueue(t *testing.T) {
+	for _, c := range []struct {
+		wait time.Duration
+		want int
+	}{
+		{time.Minute, duePriority},
+		{time.Second, duePriority},
+		{100 * time.Millisecond, 0},
+		{0, 0},
+	} {
+		res := requeue(c.wait, c.wait)
+		if res.Priority == nil || *res.Priority != c.want || res.RequeueAfter != c.wait {
+			t.Errorf("wait %v: %+v, want priority %d", c.wait, res, c.want)
+		}
+	}
+}
