@@ -120,7 +120,7 @@ func runScale(b *testing.B, bin string, sc scaleScenario) string {
 	time.Sleep(time.Minute)
 	idle := (counter(scrape(b, port), "rest_client_requests_total") - counter(idleBefore, "rest_client_requests_total")) / float64(sc.n)
 
-	before, apiBefore := scrape(b, port), apiRequests(b, env)
+	before, apiBefore, cpuBefore := scrape(b, port), apiMetrics(b, env), cpuSeconds(pid)
 	released := time.Now()
 	parallel(b, names, func(name string) error {
 		d := &appsv1.Deployment{}
@@ -132,8 +132,10 @@ func runScale(b *testing.B, bin string, sc scaleScenario) string {
 	})
 	s.waitAll(b, sc.n, flaggerv1.CanaryPhaseSucceeded, 30*time.Minute)
 	time.Sleep(5 * time.Second) // the last steps' status writes
-	after := scrape(b, port)
-	printBreakdown(sc, apiBefore, apiRequests(b, env))
+	after, apiAfter, cpuAfter := scrape(b, port), apiMetrics(b, env), cpuSeconds(pid)
+	printBreakdown(sc, apiRequests(apiBefore), apiRequests(apiAfter))
+	printWriteLatency(b, sc, apiBefore, apiAfter)
+	printWaveCPU(sc, cpuBefore, cpuAfter, time.Since(released))
 	printReleaseEvents(b, c, sc, ns, released)
 	perRelease := (counter(after, "rest_client_requests_total") - counter(before, "rest_client_requests_total")) / float64(sc.n)
 	late := histogramDelta(after["pennant_analysis_step_lateness_seconds"], before["pennant_analysis_step_lateness_seconds"])
@@ -352,22 +354,22 @@ func quantile(buckets []bucket, q float64) float64 {
 // vmHWM is a process's peak resident set size, in bytes.
 func vmHWM(b *testing.B, pid int) int64 { return procStatusBytes(b, pid, "VmHWM") }
 
-// apiRequests is the apiserver's apiserver_request_total by verb, resource and subresource.
-func apiRequests(b *testing.B, env *testenv.Env) map[string]float64 {
+// apiMetrics is the API server's metrics, parsed.
+func apiMetrics(b *testing.B, env *testenv.Env) map[string]*dto.MetricFamily {
 	b.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(apiserverMetrics(b, env)))
 	if err != nil {
 		b.Fatalf("parsing the apiserver's metrics: %v", err)
 	}
+	return families
+}
+
+// apiRequests is the apiserver's apiserver_request_total by verb, resource and subresource.
+func apiRequests(families map[string]*dto.MetricFamily) map[string]float64 {
 	out := map[string]float64{}
 	for _, m := range families["apiserver_request_total"].GetMetric() {
-		l := map[string]string{}
-		for _, p := range m.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		k := strings.TrimSuffix(l["verb"]+" "+l["resource"]+"/"+l["subresource"], "/")
-		out[k] += m.GetCounter().GetValue()
+		out[requestKey(m)] += m.GetCounter().GetValue()
 	}
 	return out
 }
