@@ -107,8 +107,9 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if cd.Status.Phase == "" {
 		r.countCanaries(ctx)
 	}
-	if r.staleCache(cd) {
-		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	cd, wait, err := r.current(ctx, cd)
+	if err != nil || wait {
+		return ctrl.Result{RequeueAfter: staleRetry}, client.IgnoreNotFound(err)
 	}
 	if !cd.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, cd)
