@@ -73,7 +73,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.msteamsProxyURL, "msteams-proxy-url", env("MSTEAMS_PROXY_URL"), "MS Teams proxy URL.")
 	fs.StringVar(&o.eventWebhook, "event-webhook", env("EVENT_WEBHOOK_URL"), "Webhook for publishing flagger events.")
 	fs.StringVar(&o.includeLabelPrefix, "include-label-prefix", "", "List of prefixes of labels that are copied when creating primary deployments or daemonsets. Use * to include all.")
-	fs.IntVar(&o.threadiness, "threadiness", 32, "Worker concurrency (Flagger's default: 2).")
+	fs.IntVar(&o.threadiness, "threadiness", 100, "Worker concurrency (Flagger's default: 2).")
 	fs.StringVar(&o.namespace, "namespace", "", "Namespace that flagger would watch canary object.")
 	fs.StringVar(&o.meshProvider, "mesh-provider", "istio", "Service mesh provider.")
 	fs.StringVar(&o.selectorLabels, "selector-labels", "app,name,app.kubernetes.io/name", "List of pod labels that Flagger uses to create pod selectors.")

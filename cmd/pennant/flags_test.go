@@ -43,7 +43,7 @@ func TestFlagDefaultsMatchFlagger(t *testing.T) {
 	want := options{
 		kubeconfigQPS: 500, kubeconfigBurst: 1000, metricsServer: "http://prometheus:9090",
 		controlLoopInterval: 10 * time.Second, logLevel: "debug", zapEncoding: "json", port: 8080,
-		slackUser: "flagger", threadiness: 32, meshProvider: "istio",
+		slackUser: "flagger", threadiness: 100, meshProvider: "istio",
 		selectorLabels: "app,name,app.kubernetes.io/name", ingressAnnotationsPrefix: "nginx.ingress.kubernetes.io",
 		leaderElectionNamespace: "kube-system", enableConfigTracking: true, minAnalysisInterval: 10 * time.Second,
 	}
