@@ -108,8 +108,12 @@ func (r *CanaryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		r.countCanaries(ctx)
 	}
 	cd, wait, err := r.current(ctx, cd)
-	if err != nil || wait {
-		return ctrl.Result{RequeueAfter: staleRetry}, client.IgnoreNotFound(err)
+	if err != nil {
+		// Not found: deleted since the cache had it; its deletion is on its way to the cache.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if wait {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 	if !cd.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, cd)
